@@ -1,0 +1,57 @@
+"""Read-side queries used by the command line (`layerjoule runs`, `layerjoule report`)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from importer import store
+from importer.errors import InputError
+
+RUN_COLUMNS = [
+    "run_id", "name", "network", "device", "engine", "engine_device", "mode", "owner", "tags", "simulated",
+    "iterations", "time_ms_per_inference", "energy_mj_per_inference", "primary_rail", "created_utc",
+    "imported_utc",
+]
+LAYER_COLUMNS = [
+    "index", "name", "type", "rail", "n_iterations", "time_ms_mean", "time_ms_std", "time_ms_ci95",
+    "energy_mj_mean", "energy_mj_std", "energy_mj_ci95", "energy_above_idle_mj_mean",
+    "energy_above_idle_mj_ci95", "power_mw_mean", "resolved", "method",
+]
+
+
+def list_runs(db: str | Path | None = None) -> pd.DataFrame:
+    with store.connect(db, read_only=True) as con:
+        return con.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY imported_utc, run_id").df()
+
+
+def run_report(run_id: str, db: str | Path | None = None) -> tuple[dict, pd.DataFrame]:
+    """The run's row and its per-layer statistics, one row per layer and rail, in network order."""
+    with store.connect(db, read_only=True) as con:
+        runs = con.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE run_id = ?", [run_id]).df()
+        if runs.empty:
+            raise InputError(f"no run with id {run_id!r} in the store; `layerjoule runs` lists them",
+                             path=str(store.resolve_db_path(db)))
+        layers = con.execute(
+            """
+            SELECT l.layer_index AS "index", l.name, l.type, s.* EXCLUDE (run_id, layer_index)
+            FROM layer_stats s JOIN layers l USING (run_id, layer_index)
+            WHERE s.run_id = ?
+            ORDER BY l.layer_index, s.rail
+            """,
+            [run_id],
+        ).df()
+    return records(runs)[0], layers[LAYER_COLUMNS]
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as JSON-ready dicts: NaN/NA become None, time stamps ISO text, numpy scalars Python ones."""
+    return json.loads(frame.to_json(orient="records", date_format="iso", date_unit="us"), parse_float=_finite)
+
+
+def _finite(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None

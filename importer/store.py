@@ -1,0 +1,231 @@
+"""The store: one DuckDB database, its schema and migrations, and lock-tolerant connections.
+
+DuckDB lets one process write a database file, or several processes read it, never both at once. So every user
+of the store (the importer, the dashboard) opens a connection for one short piece of work and closes it; opening
+retries for a while when another process holds the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from importer.errors import InputError
+
+ENV_DB = "LAYERJOULE_DB"
+LOCK_RETRY_S = 30.0
+
+# Each migration takes the schema from version N-1 to N. Append only: never edit a migration that has shipped.
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            network VARCHAR,
+            device VARCHAR,
+            engine VARCHAR,
+            engine_version VARCHAR,
+            engine_device VARCHAR,
+            mode VARCHAR,
+            owner VARCHAR,
+            tags VARCHAR[],
+            simulated BOOLEAN NOT NULL,
+            iterations INTEGER,
+            warmup INTEGER,
+            batch INTEGER,
+            input_shape INTEGER[],
+            created_utc TIMESTAMP,
+            imported_utc TIMESTAMP NOT NULL,
+            format_version VARCHAR,
+            primary_rail VARCHAR,
+            time_ms_per_inference DOUBLE,
+            energy_mj_per_inference DOUBLE,
+            clock_monotonic_ns BIGINT,
+            clock_realtime_utc_ns BIGINT,
+            prototxt VARCHAR,
+            manifest JSON
+        );
+        CREATE TABLE sources (
+            content_sha256 VARCHAR PRIMARY KEY,
+            run_id VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            path VARCHAR,
+            imported_utc TIMESTAMP NOT NULL
+        );
+        CREATE TABLE rails (
+            run_id VARCHAR NOT NULL,
+            rail VARCHAR NOT NULL,
+            source VARCHAR,
+            source_kind VARCHAR,
+            is_total BOOLEAN NOT NULL,
+            update_interval_ns BIGINT,
+            simulated BOOLEAN NOT NULL,
+            n_samples BIGINT NOT NULL,
+            PRIMARY KEY (run_id, rail)
+        );
+        CREATE TABLE layers (
+            run_id VARCHAR NOT NULL,
+            layer_index INTEGER NOT NULL,
+            name VARCHAR NOT NULL,
+            type VARCHAR NOT NULL,
+            PRIMARY KEY (run_id, layer_index)
+        );
+        CREATE TABLE phase_events (
+            run_id VARCHAR NOT NULL,
+            seq INTEGER NOT NULL,
+            phase VARCHAR NOT NULL,
+            t_start_ns BIGINT NOT NULL,
+            t_end_ns BIGINT NOT NULL
+        );
+        CREATE TABLE layer_events (
+            run_id VARCHAR NOT NULL,
+            phase VARCHAR NOT NULL,
+            iteration INTEGER NOT NULL,
+            layer_index INTEGER NOT NULL,
+            repeats INTEGER NOT NULL,
+            t_start_ns BIGINT NOT NULL,
+            t_end_ns BIGINT NOT NULL
+        );
+        CREATE TABLE power_samples (
+            run_id VARCHAR NOT NULL,
+            rail VARCHAR NOT NULL,
+            t_ns BIGINT NOT NULL,
+            power_mw DOUBLE NOT NULL,
+            voltage_mv DOUBLE,
+            current_ma DOUBLE
+        );
+        -- One row per layer and rail; rail is NULL for a run without power data (timing only, energy NULL).
+        CREATE TABLE layer_stats (
+            run_id VARCHAR NOT NULL,
+            layer_index INTEGER NOT NULL,
+            rail VARCHAR,
+            n_iterations INTEGER NOT NULL,
+            time_ms_mean DOUBLE,
+            time_ms_std DOUBLE,
+            time_ms_ci95 DOUBLE,
+            energy_mj_mean DOUBLE,
+            energy_mj_std DOUBLE,
+            energy_mj_ci95 DOUBLE,
+            energy_above_idle_mj_mean DOUBLE,
+            energy_above_idle_mj_ci95 DOUBLE,
+            power_mw_mean DOUBLE,
+            resolved BOOLEAN,
+            method VARCHAR
+        );
+        -- One row per phase and rail (rail NULL for a run without power data); repeated phases are summed.
+        CREATE TABLE phase_stats (
+            run_id VARCHAR NOT NULL,
+            phase VARCHAR NOT NULL,
+            rail VARCHAR,
+            occurrences INTEGER NOT NULL,
+            time_ms DOUBLE NOT NULL,
+            energy_mj DOUBLE,
+            energy_above_idle_mj DOUBLE,
+            power_mw_mean DOUBLE
+        );
+        """,
+    ),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def default_db_path() -> Path:
+    """The database used when neither --db nor LAYERJOULE_DB says otherwise."""
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "layerjoule" / "layerjoule.duckdb"
+
+
+def resolve_db_path(db: str | os.PathLike | None = None) -> Path:
+    if db:
+        return Path(db)
+    if os.environ.get(ENV_DB):
+        return Path(os.environ[ENV_DB])
+    return default_db_path()
+
+
+def _is_lock_conflict(error: duckdb.Error) -> bool:
+    return "lock" in str(error).lower()
+
+
+def _open(path: Path, read_only: bool, retry_s: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + retry_s
+    delay_s = 0.02
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as error:
+            if not _is_lock_conflict(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay_s)
+            delay_s = min(delay_s * 2, 0.5)
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    has_table = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+    ).fetchone()[0]
+    if not has_table:
+        return 0
+    return con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring the schema up to SCHEMA_VERSION; returns the version found before."""
+    found = schema_version(con)
+    if found > SCHEMA_VERSION:
+        raise InputError(
+            f"database schema version {found} is newer than this layerjoule understands ({SCHEMA_VERSION}); "
+            "upgrade layerjoule"
+        )
+    if found == SCHEMA_VERSION:
+        return found
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_utc TIMESTAMP NOT NULL)"
+        )
+        for version, sql in MIGRATIONS:
+            if version > found:
+                con.execute(sql)
+                con.execute("INSERT INTO schema_version VALUES (?, now()::TIMESTAMP)", [version])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return found
+
+
+@contextlib.contextmanager
+def connect(
+    db: str | os.PathLike | None = None, read_only: bool = False, retry_s: float = LOCK_RETRY_S
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection. Writers get the schema migrated; a missing database is created for writers."""
+    path = resolve_db_path(db)
+    if read_only and not path.exists():
+        # Nothing imported yet: create an empty, migrated store so readers see empty tables, not an error.
+        with connect(path, read_only=False, retry_s=retry_s):
+            pass
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    con = _open(path, read_only, retry_s)
+    try:
+        if read_only:
+            found = schema_version(con)
+            if found != SCHEMA_VERSION:
+                con.close()
+                # An older store is upgraded by a short write connection, then reopened for reading.
+                with connect(path, read_only=False, retry_s=retry_s):
+                    pass
+                con = _open(path, read_only, retry_s)
+        else:
+            migrate(con)
+        yield con
+    finally:
+        con.close()
