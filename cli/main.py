@@ -60,12 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_import(args) -> int:
     from importer.ingest import import_sources
 
-    def progress(message: str) -> None:
-        if not args.json or sys.stderr.isatty():
-            print(f"  {message}", file=sys.stderr)
+    interactive = sys.stderr.isatty()
 
-    results = import_sources(args.sources, db=args.db, name=args.name, owner=args.owner, tags=args.tag,
-                             progress=progress)
+    def progress(message: str) -> None:
+        # Progress goes to a terminal only, overwriting itself, so that logs and pipes get just the results.
+        if interactive:
+            print(f"\r\033[K  {message}", end="", file=sys.stderr, flush=True)
+
+    try:
+        results = import_sources(args.sources, db=args.db, name=args.name, owner=args.owner, tags=args.tag,
+                                 progress=progress)
+    finally:
+        if interactive:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps([r.as_dict() for r in results]))
     else:

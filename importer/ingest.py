@@ -145,15 +145,15 @@ def import_sources(
     if name and len(paths) > 1:
         raise InputError("--name names one run; expected a single source with --name")
     prepared: list[PreparedRun] = []
-    seen: dict[str, Path] = {}
+    by_content: dict[str, PreparedRun] = {}
     for path in map(Path, paths):
         progress(f"reading {path}")
         bundle = read_source(path)
-        if bundle.content_sha256 in seen:
-            continue  # the same content given twice in one call
-        seen[bundle.content_sha256] = path
-        progress(f"attributing energy for {bundle.run_id}")
-        prepared.append(prepare_run(bundle, name, owner, tags))
+        if bundle.content_sha256 not in by_content:
+            progress(f"attributing energy for {bundle.run_id}")
+            by_content[bundle.content_sha256] = prepare_run(bundle, name, owner, tags)
+        # The same content given twice in one call is written once and reported "already-present" after that.
+        prepared.append(by_content[bundle.content_sha256])
 
     results: list[ImportResult] = []
     with store.connect(db) as con:
