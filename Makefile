@@ -6,25 +6,29 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test lint setup bench clean
+.PHONY: run test lint setup browser bench clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
 setup: $(VENV)/.installed
 
 run: setup
-	$(VENV)/bin/layerjoule import sample_traces/*/
+	$(VENV)/bin/layerjoule import $(dir $(wildcard sample_traces/*/manifest.json))
 	$(VENV)/bin/layerjoule app --port $(PORT)
 
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/vermin -q --no-tips --violations -t=3.6- runner
 
-test: lint
+# Browser tests drive Debian's Chromium (headless) through Playwright; install it once if missing.
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+test: lint browser
 	$(PY) -m pytest -q
 
 bench: setup
