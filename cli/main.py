@@ -128,7 +128,8 @@ def cmd_app(args) -> int:
     env = dict(os.environ, LAYERJOULE_DB=str(db_path))
     print(f"layerjoule dashboard on http://localhost:{args.port} (store: {db_path})", file=sys.stderr)
     command = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.headless", "true",
-               "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]
+               "--server.port", str(args.port), "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none"]
     return subprocess.call(command, env=env)
 
 

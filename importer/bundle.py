@@ -198,7 +198,8 @@ def _hash_checked(member: Path, name: str, digest) -> None:
     except (EOFError, OSError) as error:
         raise InputError(f"cannot be read completely ({error}); expected a complete gzip stream", path=name) from None
     if name.removesuffix(".gz").endswith(".csv") and last not in (b"\n", b""):
-        raise InputError("ends in the middle of a line (truncated?); expected each row to end with a newline", path=name)
+        raise InputError("ends in the middle of a line (truncated?); expected each row to end with a newline",
+                         path=name)
 
 
 def _require(mapping: dict, dotted: str, kinds, name: str):

@@ -72,9 +72,8 @@ def prepare_run(bundle: Bundle, name: str | None, owner: str | None, tags: list[
     phase_stats = attribution.phase_statistics(bundle.phases, signals)
 
     primary_rail = _primary_rail(bundle)
-    first_rail = layer_stats["rail"].iloc[0]
-    per_layer_time = layer_stats[layer_stats["rail"].isna() if first_rail is None else layer_stats["rail"] == first_rail]
-    time_ms_per_inference = float(per_layer_time["time_ms_mean"].sum())
+    # Times are the same on every rail's rows: count each layer once.
+    time_ms_per_inference = float(layer_stats.drop_duplicates("layer_index")["time_ms_mean"].sum())
     energy_rows = layer_stats if primary_rail is None else layer_stats[layer_stats["rail"] == primary_rail]
     # Without a board-total rail, energy per inference is the sum over all rails (docs/measurement.md).
     energy = energy_rows["energy_mj_mean"]

@@ -7,10 +7,10 @@ import subprocess
 import sys
 import zipfile
 
+import bundles
 import duckdb
 import pytest
 
-import bundles
 from cli.main import main
 from importer.ingest import import_sources
 from importer.report import list_runs, run_report
