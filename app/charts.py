@@ -83,7 +83,7 @@ def _y(order: list[str]) -> alt.Y:
         sort=order,
         scale=alt.Scale(domain=order),
         title="layer (network order)",
-        axis=alt.Axis(labelLimit=220),
+        axis=alt.Axis(labelLimit=220, labelOverlap=False),
     )
 
 
