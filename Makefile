@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test lint setup browser bench clean
+.PHONY: run test lint setup browser board-python bench clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -15,6 +15,16 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 setup: $(VENV)/.installed
+
+# The board's Python (3.6, as on JetPack 4.6) with numpy 1.19.5, where this machine has one (pyenv ships it here):
+# the tests then run `python3 -m runner` under it for real, beside vermin's static check.
+PYTHON36 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.6*/bin/python3.6) $(shell command -v python3.6))
+board-python:
+ifneq ($(PYTHON36),)
+	@[ -x .venv36/bin/python ] || { $(PYTHON36) -m venv .venv36 && cd / && $(CURDIR)/.venv36/bin/python -m pip install --quiet numpy==1.19.5; }
+else
+	@echo "no python3.6 here: runner/ is checked by vermin only"
+endif
 
 run: setup
 	$(VENV)/bin/layerjoule import $(dir $(wildcard sample_traces/*/manifest.json))
@@ -28,11 +38,11 @@ lint: setup
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
-test: lint browser
+test: lint browser board-python
 	$(PY) -m pytest -q
 
 bench: setup
 	$(PY) bench/attribution.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv36 .pytest_cache .ruff_cache
