@@ -110,11 +110,14 @@ def cmd_report(args) -> int:
         print(f"{run['name']} ({run['run_id']}): {run['network']} on {run['device']}, {run['engine']}, "
               f"{run['mode']} mode, {run['iterations']} iterations{simulated}")
         shown = layers[["index", "name", "type", "rail", "time_ms_mean", "time_ms_ci95", "energy_mj_mean",
-                        "energy_mj_ci95", "energy_above_idle_mj_mean", "resolved"]]
+                        "energy_mj_ci95", "energy_above_idle_mj_mean", "resolved"]].copy()
+        # An unresolved figure is not a measurement: the table leaves it out (csv and json keep it, flagged).
+        unresolved = shown["resolved"].eq(False).fillna(False).to_numpy(bool)
+        shown.loc[unresolved, ["energy_mj_mean", "energy_mj_ci95", "energy_above_idle_mj_mean"]] = None
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
-        if (layers["resolved"] == False).any():  # noqa: E712 (nullable boolean)
-            print("resolved=False: the layer is shorter than two sensor update intervals; its energy is "
-                  "indicative only, not a measurement")
+        if unresolved.any():
+            print(f"{unresolved.sum()} rows unresolved: the layer lasts less than two sensor update intervals, so "
+                  "its energy is not shown (--format csv or json give the stored, indicative figure)")
     return 0
 
 

@@ -231,3 +231,17 @@ def test_default_store_location_and_env_override(tmp_path, monkeypatch):
     monkeypatch.setenv("LAYERJOULE_DB", str(tmp_path / "env.duckdb"))
     assert resolve_db_path() == tmp_path / "env.duckdb"
     assert resolve_db_path(tmp_path / "flag.duckdb") == tmp_path / "flag.duckdb"
+
+
+def test_report_table_leaves_out_unresolved_energy_but_json_keeps_it_flagged(tmp_path, db, capsys):
+    # A 30 ms sensor cannot resolve 40 ms and 20 ms layers (they last less than two update intervals).
+    bundle = bundles.write_bundle(tmp_path / "slow-sensor", bundles.manifest(update_interval_ms=30.0))
+    import_sources([bundle], db=db)
+    assert main(["report", "run-tiny-1", "--db", str(db)]) == 0
+    table = capsys.readouterr().out
+    conv1_row = next(line for line in table.splitlines() if " conv1 " in line)
+    assert conv1_row.split()[-4:] == ["-", "-", "-", "False"]
+    assert "2 rows unresolved" in table
+    assert main(["report", "run-tiny-1", "--db", str(db), "--format", "json"]) == 0
+    conv1 = json.loads(capsys.readouterr().out)["layers"][0]
+    assert conv1["resolved"] is False and conv1["energy_mj_mean"] is not None
