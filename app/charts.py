@@ -99,6 +99,33 @@ def _height(order: list[str]) -> int:
     return max(MIN_HEIGHT_PX, ROW_HEIGHT_PX * len(order))
 
 
+def _bars_with_ci(data: pd.DataFrame, y: alt.Y, quantity: str, axis_title: str, color) -> tuple[alt.Chart, alt.Chart]:
+    """Bars of `<quantity>_mean` and error bars from `<quantity>_low` to `<quantity>_high` (mean +- 95% CI)."""
+    bars = (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            y=y,
+            x=alt.X(f"{quantity}_mean:Q", title=axis_title),
+            color=color,
+            tooltip=[
+                alt.Tooltip("layer_index:Q", title="index"),
+                alt.Tooltip("layer:N"),
+                alt.Tooltip("type:N"),
+                alt.Tooltip(f"{quantity}_mean:Q", title=f"{quantity} (mean)", format=".4f"),
+                alt.Tooltip(f"{quantity}_ci95:Q", title=f"{quantity} (95% CI +-)", format=".4f"),
+                alt.Tooltip("n_iterations:Q", title="iterations"),
+            ],
+        )
+    )
+    error_bars = (
+        alt.Chart(data)
+        .mark_errorbar(ticks=True, color="black")
+        .encode(y=y, x=alt.X(f"{quantity}_low:Q", title=axis_title), x2=f"{quantity}_high:Q")
+    )
+    return bars, error_bars
+
+
 def layer_energy_chart(
     stats: pd.DataFrame, rail: str | None = None, simulated: bool = False
 ) -> alt.LayerChart:
@@ -127,32 +154,7 @@ def layer_energy_chart(
         ["layer_index", "layer", "type", "status", "energy_mj_mean", "note"],
     )
     y = _y(order)
-    bars = (
-        alt.Chart(measured_data)
-        .mark_bar()
-        .encode(
-            y=y,
-            x=alt.X("energy_mj_mean:Q", title="energy per layer (mJ)"),
-            color=_status_color(),
-            tooltip=[
-                alt.Tooltip("layer_index:Q", title="index"),
-                alt.Tooltip("layer:N"),
-                alt.Tooltip("type:N"),
-                alt.Tooltip("energy_mj_mean:Q", title="energy_mj (mean)", format=".4f"),
-                alt.Tooltip("energy_mj_ci95:Q", title="energy_mj (95% CI +-)", format=".4f"),
-                alt.Tooltip("n_iterations:Q", title="iterations"),
-            ],
-        )
-    )
-    error_bars = (
-        alt.Chart(measured_data)
-        .mark_errorbar(ticks=True, color="black")
-        .encode(
-            y=y,
-            x=alt.X("energy_mj_low:Q", title="energy per layer (mJ)"),
-            x2="energy_mj_high:Q",
-        )
-    )
+    bars, error_bars = _bars_with_ci(measured_data, y, "energy_mj", "energy per layer (mJ)", _status_color())
     unresolved_bars = (
         alt.Chart(unresolved_data)
         .mark_bar(fillOpacity=0.15, stroke=UNRESOLVED_COLOR, strokeDash=[4, 3], strokeWidth=1.5)
@@ -189,32 +191,7 @@ def layer_time_chart(stats: pd.DataFrame, simulated: bool = False) -> alt.LayerC
         ["layer_index", "layer", "type", "time_ms_mean", "time_ms_ci95",
          "time_ms_low", "time_ms_high", "n_iterations"],
     )
-    y = _y(order)
-    bars = (
-        alt.Chart(data)
-        .mark_bar(color=MEASURED_COLOR)
-        .encode(
-            y=y,
-            x=alt.X("time_ms_mean:Q", title="time per layer (ms)"),
-            tooltip=[
-                alt.Tooltip("layer_index:Q", title="index"),
-                alt.Tooltip("layer:N"),
-                alt.Tooltip("type:N"),
-                alt.Tooltip("time_ms_mean:Q", title="time_ms (mean)", format=".4f"),
-                alt.Tooltip("time_ms_ci95:Q", title="time_ms (95% CI +-)", format=".4f"),
-                alt.Tooltip("n_iterations:Q", title="iterations"),
-            ],
-        )
-    )
-    error_bars = (
-        alt.Chart(data)
-        .mark_errorbar(ticks=True, color="black")
-        .encode(
-            y=y,
-            x=alt.X("time_ms_low:Q", title="time per layer (ms)"),
-            x2="time_ms_high:Q",
-        )
-    )
+    bars, error_bars = _bars_with_ci(data, _y(order), "time_ms", "time per layer (ms)", alt.value(MEASURED_COLOR))
     title = "Time per layer (ms, mean +- 95% CI)"
     return alt.layer(bars, error_bars).properties(
         title=title + (SIMULATED_SUFFIX if simulated else ""), height=_height(order)
