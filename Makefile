@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test lint setup browser board-python bench clean
+.PHONY: run test lint setup browser board-python proto bench clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -40,6 +40,11 @@ browser:
 
 test: lint browser board-python
 	$(PY) -m pytest -q
+
+# Regenerate the protobuf module from importer/model/caffe.proto (the generated file is committed).
+proto: setup
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[proto]'
+	$(PY) -m grpc_tools.protoc -I. --python_out=. importer/model/caffe.proto
 
 bench: setup
 	$(PY) bench/attribution.py

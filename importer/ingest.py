@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ import pandas as pd
 from importer import attribution, store
 from importer.bundle import Bundle, is_bundle, read_bundle
 from importer.errors import InputError
+from importer.model.cost import cost_frame, run_layer_costs
 
 
 @dataclass
@@ -26,6 +27,7 @@ class ImportResult:
     name: str
     status: str  # "imported" or "already-present"
     source: str
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"run_id": self.run_id, "name": self.name, "status": self.status}
@@ -41,6 +43,8 @@ class PreparedRun:
     rails: pd.DataFrame
     layer_stats: pd.DataFrame
     phase_stats: pd.DataFrame
+    layer_costs: pd.DataFrame
+    warnings: list[str]
 
 
 def read_source(path: Path) -> Bundle:
@@ -70,6 +74,7 @@ def prepare_run(bundle: Bundle, name: str | None, owner: str | None, tags: list[
     }
     layer_stats = attribution.layer_statistics(bundle.layer_events, bundle.phases, signals)
     phase_stats = attribution.phase_statistics(bundle.phases, signals)
+    costs, warnings = run_layer_costs(bundle.prototxt, bundle.manifest)
 
     primary_rail = _primary_rail(bundle)
     # Times are the same on every rail's rows: count each layer once.
@@ -109,6 +114,7 @@ def prepare_run(bundle: Bundle, name: str | None, owner: str | None, tags: list[
         "clock_realtime_utc_ns": manifest["clock"]["realtime_utc_ns"],
         "prototxt": bundle.prototxt,
         "manifest": json.dumps(manifest),
+        "model_cost_note": "; ".join(warnings) or None,
     }
     rails = pd.DataFrame({
         "rail": [r.name for r in bundle.rails],
@@ -119,7 +125,7 @@ def prepare_run(bundle: Bundle, name: str | None, owner: str | None, tags: list[
         "simulated": [r.source.simulated for r in bundle.rails],
         "n_samples": [len(signals[r.name].t_ns) for r in bundle.rails],
     })
-    return PreparedRun(bundle, run_name, run_row, rails, layer_stats, phase_stats)
+    return PreparedRun(bundle, run_name, run_row, rails, layer_stats, phase_stats, cost_frame(costs), warnings)
 
 
 def _primary_rail(bundle: Bundle) -> str | None:
@@ -188,27 +194,16 @@ def _write_run(con, run: PreparedRun, progress: Callable[[str], None]) -> Import
     placeholders = ", ".join("?" for _ in row)
     con.execute(f"INSERT INTO runs ({columns}, imported_utc) VALUES ({placeholders}, now()::TIMESTAMP)",
                 list(row.values()))
-    _insert_frame(con, "rails", run_id, run.rails)
-    _insert_frame(con, "layers", run_id, bundle.layers)
-    _insert_frame(con, "phase_events", run_id, bundle.phases)
-    _insert_frame(con, "layer_events", run_id, bundle.layer_events)
-    _insert_frame(con, "power_samples", run_id, bundle.samples)
-    _insert_frame(con, "layer_stats", run_id, run.layer_stats)
-    _insert_frame(con, "phase_stats", run_id, run.phase_stats)
+    store.insert_frame(con, "rails", run_id, run.rails)
+    store.insert_frame(con, "layers", run_id, bundle.layers)
+    store.insert_frame(con, "phase_events", run_id, bundle.phases)
+    store.insert_frame(con, "layer_events", run_id, bundle.layer_events)
+    store.insert_frame(con, "power_samples", run_id, bundle.samples)
+    store.insert_frame(con, "layer_stats", run_id, run.layer_stats)
+    store.insert_frame(con, "phase_stats", run_id, run.phase_stats)
+    store.insert_frame(con, "layer_costs", run_id, run.layer_costs)
     con.execute(
         "INSERT INTO sources VALUES (?, ?, 'run-bundle', ?, now()::TIMESTAMP)",
         [bundle.content_sha256, run_id, str(bundle.path.resolve())],
     )
-    return ImportResult(run_id, run.name, "imported", str(bundle.path))
-
-
-def _insert_frame(con, table: str, run_id: str, frame: pd.DataFrame) -> None:
-    """Insert a frame's columns by name; DuckDB scans the pandas frame directly (no Python loop over rows)."""
-    if frame.empty:
-        return
-    columns = ", ".join(frame.columns)
-    con.register("incoming_frame", frame)
-    try:
-        con.execute(f"INSERT INTO {table} (run_id, {columns}) SELECT ?, {columns} FROM incoming_frame", [run_id])
-    finally:
-        con.unregister("incoming_frame")
+    return ImportResult(run_id, run.name, "imported", str(bundle.path), run.warnings)

@@ -8,9 +8,10 @@ retries for a while when another process holds the file.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -20,8 +21,30 @@ from importer.errors import InputError
 ENV_DB = "LAYERJOULE_DB"
 LOCK_RETRY_S = 30.0
 
-# Each migration takes the schema from version N-1 to N. Append only: never edit a migration that has shipped.
-MIGRATIONS: list[tuple[int, str]] = [
+def _backfill_layer_costs(con: duckdb.DuckDBPyConnection) -> None:
+    """Runs imported before schema 2 get their model cost from the prototxt and manifest they stored."""
+    from importer.model.cost import cost_frame, run_layer_costs
+
+    for run_id, prototxt, manifest in con.execute("SELECT run_id, prototxt, manifest FROM runs").fetchall():
+        layers, warnings = run_layer_costs(prototxt, json.loads(manifest))
+        insert_frame(con, "layer_costs", run_id, cost_frame(layers))
+        con.execute("UPDATE runs SET model_cost_note = ? WHERE run_id = ?", ["; ".join(warnings) or None, run_id])
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, run_id: str, frame) -> None:
+    """Insert a pandas frame's columns by name, with run_id; DuckDB scans the frame (no Python loop over rows)."""
+    if frame.empty:
+        return
+    columns = ", ".join(frame.columns)
+    con.register("incoming_frame", frame)
+    try:
+        con.execute(f"INSERT INTO {table} (run_id, {columns}) SELECT ?, {columns} FROM incoming_frame", [run_id])
+    finally:
+        con.unregister("incoming_frame")
+
+# Each migration takes the schema from version N-1 to N: SQL, then optionally a Python step that fills new
+# tables from what the store already holds. Append only: never edit a migration that has shipped.
+MIGRATIONS: list[tuple[int, str] | tuple[int, str, Callable]] = [
     (
         1,
         """
@@ -132,8 +155,34 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        -- The model's per-layer cost, by layer name (joined to the measured layers by name).
+        CREATE TABLE layer_costs (
+            run_id VARCHAR NOT NULL,
+            layer_name VARCHAR NOT NULL,
+            prototxt_index INTEGER NOT NULL,
+            type VARCHAR NOT NULL,
+            module VARCHAR NOT NULL,
+            output_shape BIGINT[],
+            macs BIGINT,
+            flops BIGINT,
+            params BIGINT,
+            weight_bytes BIGINT,
+            input_bytes BIGINT,
+            output_bytes BIGINT,
+            traffic_bytes BIGINT,
+            arithmetic_intensity DOUBLE,
+            known BOOLEAN NOT NULL
+        );
+        ALTER TABLE runs ADD COLUMN model_cost_note VARCHAR;
+        """,
+        _backfill_layer_costs,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+
 
 
 def default_db_path() -> Path:
@@ -191,9 +240,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         con.execute(
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_utc TIMESTAMP NOT NULL)"
         )
-        for version, sql in MIGRATIONS:
+        for version, sql, *fill in MIGRATIONS:
             if version > found:
                 con.execute(sql)
+                for step in fill:
+                    step(con)
                 con.execute("INSERT INTO schema_version VALUES (?, now()::TIMESTAMP)", [version])
         con.execute("COMMIT")
     except BaseException:
