@@ -32,12 +32,18 @@ LAYER_COLUMNS = [
     "index",
     "name",
     "type",
+    "module",
     "time_ms_mean",
     "time_ms_ci95",
     "energy_mj_mean",
     "energy_mj_ci95",
     "energy_above_idle_mj_mean",
     "resolved",
+    "macs",
+    "flops",
+    "params",
+    "traffic_bytes",
+    "arithmetic_intensity",
 ]
 ENERGY_COLUMNS = ["energy_mj_mean", "energy_mj_ci95", "energy_above_idle_mj_mean"]
 
@@ -74,7 +80,7 @@ def rail_rows(stats: pd.DataFrame, rail: str | None) -> pd.DataFrame:
 def layer_table(stats: pd.DataFrame) -> pd.DataFrame:
     """Per-layer table of one rail in network order; unresolved layers have empty (NaN) energy cells."""
     table = stats.sort_values("layer_index", kind="stable").rename(columns={"layer_index": "index"})
-    table = table[LAYER_COLUMNS].reset_index(drop=True)
+    table = table.reindex(columns=LAYER_COLUMNS).reset_index(drop=True)  # cost columns may be absent
     resolved = table["resolved"].astype("boolean")
     # A figure without a resolved flag is not a measurement either.
     resolved = resolved.mask(resolved.isna() & table["energy_mj_mean"].notna(), False)

@@ -27,9 +27,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line (like every other error of the command), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="layerjoule", description="Per-layer energy profiling of ConvNet inference.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = OneLineParser(prog="layerjoule", description="Per-layer energy profiling of ConvNet inference.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
 
     def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
@@ -50,6 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("report", cmd_report, "Per-layer time and energy statistics of one run.")
     sub.add_argument("run_id", metavar="RUN_ID")
+    sub.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
+    sub = commands.add_parser("analyze", help="Per-layer shapes, MACs, FLOPs, parameters and memory traffic of a "
+                                              "Caffe prototxt (no store needed).")
+    sub.set_defaults(handler=cmd_analyze)
+    sub.add_argument("model", metavar="MODEL.prototxt")
+    sub.add_argument("--weights", metavar="W.caffemodel", help="check the blob shapes of a trained model")
+    sub.add_argument("--input-shape", type=_shape, metavar="N,C,H,W", help="shape of the first input")
+    sub.add_argument("--batch", type=_positive_int, metavar="N", help="batch size of every input")
+    sub.add_argument("--dtype", choices=["fp32", "fp16"], default="fp32", help="element size for bytes")
+    sub.add_argument("--allow-unknown", action="store_true",
+                     help="treat unknown layer types as shape-preserving and free (a warning each)")
     sub.add_argument("--format", choices=["table", "csv", "json"], default="table")
 
     sub = command("app", cmd_app, "Start the dashboard (Streamlit).")
@@ -118,6 +137,62 @@ def cmd_report(args) -> int:
         if unresolved.any():
             print(f"{unresolved.sum()} rows unresolved: the layer lasts less than two sensor update intervals, so "
                   "its energy is not shown (--format csv or json give the stored, indicative figure)")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def _shape(text: str) -> list[int]:
+    try:
+        return [_positive_int(part) for part in text.split(",")]
+    except argparse.ArgumentTypeError:
+        message = f"{text!r} is not a shape; expected positive integers like 1,3,227,227"
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def cmd_analyze(args) -> int:
+    import pandas as pd
+
+    from importer.model.cost import analyze
+    from importer.model.net import read_caffemodel_shapes, read_prototxt
+
+    network = read_prototxt(args.model)
+    weight_shapes = read_caffemodel_shapes(args.weights) if args.weights else None
+    analysis = analyze(network, input_shape=args.input_shape, batch=args.batch, dtype=args.dtype,
+                       allow_unknown=args.allow_unknown, weight_shapes=weight_shapes)
+    for warning in analysis.warnings:
+        print(f"layerjoule analyze: warning: {warning}", file=sys.stderr)
+    rows = [{
+        "name": c.name, "type": c.type, "module": c.module,
+        "output_shape": c.output_shapes[0] if c.output_shapes else None,
+        "output_shapes": c.output_shapes, "macs": c.macs, "flops": c.flops, "params": c.params,
+        "weight_bytes": c.weight_bytes, "input_bytes": c.input_bytes, "output_bytes": c.output_bytes,
+        "traffic_bytes": c.traffic_bytes, "arithmetic_intensity": c.arithmetic_intensity, "known": c.known,
+    } for c in analysis.layers]
+    first_input = next(iter(analysis.input_shapes.values()), None)
+    if args.format == "json":
+        print(json.dumps({"model": analysis.model, "input_shape": first_input, "inputs": analysis.input_shapes,
+                          "dtype": analysis.dtype, "layers": rows, "total": analysis.totals()}))
+        return 0
+    table = pd.DataFrame(rows).drop(columns=["output_shapes", "known"])
+    table["output_shape"] = table["output_shape"].map(lambda shape: "x".join(map(str, shape or [])))
+    if args.format == "csv":
+        sys.stdout.write(table.to_csv(index=False))
+        return 0
+    total = analysis.totals()
+    print(f"{analysis.model}: input {'x'.join(map(str, first_input or []))}, {args.dtype}, "
+          f"{len(rows)} layers")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(f"total: {total['macs']:,} MACs (Convolution, Deconvolution, InnerProduct), {total['flops']:,} FLOPs, "
+          f"{total['params']:,} parameters, {total['weight_bytes']:,} weight bytes")
     return 0
 
 

@@ -14,12 +14,13 @@ from importer.errors import InputError
 RUN_COLUMNS = [
     "run_id", "name", "network", "device", "engine", "engine_device", "mode", "owner", "tags", "simulated",
     "iterations", "time_ms_per_inference", "energy_mj_per_inference", "primary_rail", "created_utc",
-    "imported_utc",
+    "imported_utc", "model_cost_note",
 ]
 LAYER_COLUMNS = [
     "index", "name", "type", "rail", "n_iterations", "time_ms_mean", "time_ms_std", "time_ms_ci95",
     "energy_mj_mean", "energy_mj_std", "energy_mj_ci95", "energy_above_idle_mj_mean",
     "energy_above_idle_mj_ci95", "power_mw_mean", "resolved", "method",
+    "module", "macs", "flops", "params", "weight_bytes", "traffic_bytes", "arithmetic_intensity",
 ]
 
 
@@ -37,8 +38,10 @@ def run_report(run_id: str, db: str | Path | None = None) -> tuple[dict, pd.Data
                              path=str(store.resolve_db_path(db)))
         layers = con.execute(
             """
-            SELECT l.layer_index AS "index", l.name, l.type, s.* EXCLUDE (run_id, layer_index)
+            SELECT l.layer_index AS "index", l.name, l.type, s.* EXCLUDE (run_id, layer_index),
+                   c.module, c.macs, c.flops, c.params, c.weight_bytes, c.traffic_bytes, c.arithmetic_intensity
             FROM layer_stats s JOIN layers l USING (run_id, layer_index)
+            LEFT JOIN layer_costs c ON c.run_id = s.run_id AND c.layer_name = l.name
             WHERE s.run_id = ?
             ORDER BY l.layer_index, s.rail
             """,

@@ -7,13 +7,14 @@ import subprocess
 import sys
 import zipfile
 
-import bundles
 import duckdb
 import pytest
 
 from cli.main import main
 from importer.ingest import import_sources
 from importer.report import list_runs, run_report
+
+import bundles
 
 
 @pytest.fixture
