@@ -48,6 +48,7 @@ proto: setup
 
 bench: setup
 	$(PY) bench/attribution.py
+	$(PY) bench/model_cost.py
 
 clean:
 	rm -rf $(VENV) .venv36 .pytest_cache .ruff_cache
