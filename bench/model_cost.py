@@ -26,7 +26,8 @@ def main() -> None:
             started = time.perf_counter()
             analysis = analyze(read_prototxt(MODELS / f"{model}.prototxt"))
             times_ms.append((time.perf_counter() - started) * 1e3)
-        print(f"{model:16} {len(analysis.layers):4d} layers  parse + analyse: median {statistics.median(times_ms):6.1f} ms"
+        median_ms = statistics.median(times_ms)
+        print(f"{model:16} {len(analysis.layers):4d} layers  parse + analyse: median {median_ms:6.1f} ms"
               f"  (min {min(times_ms):.1f}, max {max(times_ms):.1f}, {args.repeats} runs)")
 
 
