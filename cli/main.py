@@ -13,6 +13,12 @@ EXIT_BAD_INPUT = 2
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["run"]:
+        # The board-side runner, as on the board (`python3 -m runner ...`): all its options pass through.
+        from runner.cli import main as runner_main
+
+        return runner_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     from importer.errors import InputError
@@ -70,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--allow-unknown", action="store_true",
                      help="treat unknown layer types as shape-preserving and free (a warning each)")
     sub.add_argument("--format", choices=["table", "csv", "json"], default="table")
+
+    commands.add_parser("run", add_help=False,
+                        help="Run a per-layer measurement and write a run bundle (the same command as "
+                             "`python3 -m runner` on the board; `layerjoule run --help` lists its options).")
 
     sub = command("app", cmd_app, "Start the dashboard (Streamlit).")
     sub.add_argument("--port", type=int, default=8501)

@@ -29,17 +29,39 @@ def l4t_release(text):
     return f"R{m.group(1)}.{m.group(2)}"
 
 
-def _clocks():
+EMC_RATE_FILES = (
+    "sys/kernel/debug/clock/emc/rate",  # TX1/TX2 (L4T 28/32), debugfs: readable as root
+    "sys/kernel/debug/bpmp/debug/clk/emc/rate",  # Xavier and later
+)
+
+
+def _number(text):
+    return int(text) if text is not None and text.isdigit() else text
+
+
+def describe_clocks(root="/"):
+    """CPU, GPU (devfreq) and memory (EMC) clocks and governors, where readable: a TX1 user pins clocks
+    (jetson_clocks) for repeatable runs, and the manifest records what they were."""
     clocks = collections.OrderedDict()
-    base = "/sys/devices/system/cpu/cpu0/cpufreq/"
-    for key, name in (("cpu0_khz", "scaling_cur_freq"), ("cpu0_governor", "scaling_governor")):
-        value = read_text(base + name)
+    for cpufreq in sorted(glob.glob(os.path.join(root, "sys/devices/system/cpu/cpu[0-9]*/cpufreq"))):
+        cpu = os.path.basename(os.path.dirname(cpufreq))
+        for key, name in (("khz", "scaling_cur_freq"), ("min_khz", "scaling_min_freq"),
+                          ("max_khz", "scaling_max_freq"), ("governor", "scaling_governor")):
+            value = read_text(os.path.join(cpufreq, name))
+            if value is not None:
+                clocks[cpu + "_" + key] = _number(value)
+    for device in sorted(glob.glob(os.path.join(root, "sys/class/devfreq/*"))):
+        name = "devfreq_" + os.path.basename(device)
+        for key, file_name in (("hz", "cur_freq"), ("min_hz", "min_freq"), ("max_hz", "max_freq"),
+                               ("governor", "governor")):
+            value = read_text(os.path.join(device, file_name))
+            if value is not None:
+                clocks[name + "_" + key] = _number(value)
+    for path in EMC_RATE_FILES:
+        value = read_text(os.path.join(root, path))
         if value is not None:
-            clocks[key] = int(value) if value.isdigit() else value
-    for path in sorted(glob.glob("/sys/class/devfreq/*/cur_freq")):
-        value = read_text(path)
-        if value is not None and value.isdigit():
-            clocks["devfreq_" + os.path.basename(os.path.dirname(path)) + "_hz"] = int(value)
+            clocks["emc_hz"] = _number(value)
+            break
     return clocks
 
 
@@ -50,7 +72,7 @@ def describe_board():
         ("l4t", l4t_release(read_text("/etc/nv_tegra_release"))),
         ("kernel", uname.release or None),
         ("machine", uname.machine or None),
-        ("clocks", _clocks()),
+        ("clocks", describe_clocks()),
     ])
 
 

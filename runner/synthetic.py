@@ -103,6 +103,11 @@ class SyntheticEngine(Engine):
     def forward_layer(self, index):
         self.clock.advance_ns(self._durations(index, 1)[0])
 
+    def forward_network(self):
+        """A plain forward: every layer back to back, without the gaps between bracketed layers."""
+        for index in range(len(self.layers)):
+            self.forward_layer(index)
+
     def _durations(self, index, count):
         d = self.mean_ns[index] * np.exp(self._rng.normal(0.0, self.jitter, size=count))
         if index not in self._warm:

@@ -369,7 +369,7 @@ def test_cli_no_layers_and_bad_option_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no layers" in err
     with pytest.raises(SystemExit) as exc:
-        cli.main(["--engine", "caffe", "--model", str(empty), "--out", str(tmp_path / "o")])
+        cli.main(["--engine", "tensorrt", "--model", str(empty), "--out", str(tmp_path / "o")])
     assert exc.value.code == 2
     assert capsys.readouterr().err.count("\n") == 1
     assert cli.main(["--engine", "synthetic", "--model", str(empty), "--iterations", "0",

@@ -1,0 +1,1 @@
+"""Engines: what runs the network layer by layer (pycaffe, OpenCV dnn, the synthetic stand-in)."""
