@@ -49,6 +49,9 @@ proto: setup
 bench: setup
 	$(PY) bench/attribution.py
 	$(PY) bench/model_cost.py
+	$(PY) bench/runner_overhead.py
+	$(PY) bench/runner_annotations.py
+	$(PY) bench/runner_sampler.py
 
 clean:
 	rm -rf $(VENV) .venv36 .pytest_cache .ruff_cache

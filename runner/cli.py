@@ -262,6 +262,7 @@ def run(args, argv):
     run_id = bundle.make_run_id(network, clock["realtime_utc_ns"])
     path = _bundle_path(args.out, run_id, args.zip)
 
+    engine = make_engine(engine_name, args, net, batch, input_array)  # before the sensors: fails fast
     rails = args.rails or (["simulate"] if engine_name == "synthetic" else ["auto"])
     if engine_name == "synthetic" and set(power.split_specs(rails)) & (set(power.REAL_KINDS) | {"auto"}):
         raise RunnerError("the synthetic engine runs on a virtual clock that real sensors cannot follow; use "
@@ -280,7 +281,6 @@ def run(args, argv):
     update_interval_ms = max(intervals) if intervals else 54.0
     min_layer_ms = args.min_layer_ms if args.min_layer_ms is not None else 10.0 * update_interval_ms
 
-    engine = make_engine(engine_name, args, net, batch, input_array)
     annotator = Annotator(mode=args.streamline, version=args.annotate_version)
     try:
         connected = annotator.connect()

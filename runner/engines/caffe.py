@@ -13,6 +13,7 @@ import importlib
 import numpy as np
 
 from runner.engine import Engine, EngineError
+from runner.engines import weights
 from runner.prototxt import Layer
 
 CUDART_NAMES = ("libcudart.so", "libcudart.so.10.2", "libcudart.so.11.0", "libcudart.so.12")
@@ -33,12 +34,6 @@ def load_cuda_synchronize():
         synchronize.restype = ctypes.c_int
         return synchronize
     raise EngineError("GPU mode needs the CUDA runtime (libcudart.so) to synchronise after each layer; not found")
-
-
-def he_normal(shape, rng):
-    """Generated weights: He-scaled normal values, so activations stay finite through deep nets."""
-    fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-    return (rng.standard_normal(shape) * np.sqrt(2.0 / max(fan_in, 1))).astype(np.float32)
 
 
 class CaffeEngine(Engine):
@@ -98,21 +93,13 @@ class CaffeEngine(Engine):
         self.forward_network()  # every blob exists before layers run on their own (layer-loop mode)
 
     def _generate_weights(self):
-        for index, (layer_name, blobs) in enumerate(self.net.params.items()):
-            rng = np.random.RandomState([self.seed, 2, index])
+        # The same values as the opencv engine gives for the same seed (runner/engines/weights.py).
+        for ordinal, (layer_name, blobs) in enumerate(self.net.params.items()):
             layer_type = self.net.layer_dict[layer_name].type
-            for i, blob in enumerate(blobs):
-                shape = blob.data.shape
-                if layer_type == "BatchNorm":
-                    blob.data[...] = 1.0 if i != 0 else 0.0  # mean 0, variance 1, moving-average factor 1
-                elif len(shape) > 1:
-                    blob.data[...] = he_normal(shape, rng)
-                elif i == 0 and layer_type == "Scale":
-                    blob.data[...] = 1.0
-                elif i == 0 and layer_type == "PReLU":
-                    blob.data[...] = 0.25
-                else:
-                    blob.data[...] = 0.01 * rng.standard_normal(shape)  # biases
+            values = weights.generate(layer_type, [blob.data.shape for blob in blobs],
+                                      weights.layer_rng(self.seed, ordinal))
+            for blob, value in zip(blobs, values):
+                blob.data[...] = value
 
     def _wait(self):
         if self.device == "gpu":
