@@ -596,3 +596,35 @@ def test_round_trip_with_the_client_on_python36(gatord, version):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_a_runner_run_annotates_every_layer_interval_of_its_event_log(gatord, tmp_path):
+    """python3 -m runner (in process) with the fake gatord on gatord's own socket names: the annotations that
+    arrive match the bundle's event log, layer for layer, and the sync marker falls where inference starts."""
+    import csv
+
+    from runner import cli
+
+    if not gatord.real_names:
+        pytest.skip("gatord's socket names are taken on this machine; the CLI always uses the real ones")
+    model = Path(__file__).resolve().parent.parent / "sample_traces" / "models" / "legacy_v1_lenet.prototxt"
+    out = tmp_path / "bundle"
+    assert cli.main(["--engine", "opencv", "--model", str(model), "--iterations", "2", "--warmup", "1",
+                     "--rails", "none", "--idle-s", "0.01", "--streamline", "on", "--out", str(out)]) == 0
+    hello, messages, left = gatord.stream()
+    assert left == 0 and hello["version"] == 5
+    with open(out / "events.csv", newline="") as f:
+        events = list(csv.DictReader(f))
+    layer_rows = [e for e in events if e["kind"] == "layer"]
+    layer_strings = [m["text"] for m in messages if m["type"] == 1 and m["text"]]
+    assert layer_strings == [e["layer_name"] for e in layer_rows]  # warm-up and inference, in order
+    assert sum(1 for m in messages if m["type"] == 1 and not m["text"]) == len(layer_rows)  # each one ended
+    markers = [m["text"] for m in messages if m["type"] == 6]
+    assert markers[:4] == ["setup", "idle", "warmup", "inference"]
+    assert "iteration 0" in markers and "iteration 1" in markers and "idle" in markers[-3:]
+    [sync] = [re.match(streamline.SYNC_PATTERN, text) for text in markers if text.startswith("layerjoule-sync")]
+    inference = next(e for e in events if e["kind"] == "phase" and e["phase"] == "inference")
+    first_layer = next(e for e in layer_rows if e["phase"] == "inference")
+    assert int(inference["t_start_ns"]) <= int(sync.group(1)) <= int(first_layer["t_start_ns"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["streamline"]["connected"] is True and manifest["streamline"]["protocol_version"] == 5
