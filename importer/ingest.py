@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from importer import attribution, store
-from importer.bundle import Bundle, is_bundle, read_bundle
 from importer.errors import InputError
 from importer.model.cost import cost_frame, run_layer_costs
+from importer.readers.bundle import Bundle, is_bundle, read_bundle
 
 
 @dataclass

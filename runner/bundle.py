@@ -1,6 +1,6 @@
 """Writer of run bundles, format version 1 (docs/bundle-format.md).
 
-Python 3.6, standard library only. The reader is importer/bundle.py on the workstation.
+Python 3.6, standard library only. The reader is importer/readers/bundle.py on the workstation.
 
 A bundle is written into a temporary sibling folder (``.<name>.tmp-<random>``) and only renamed to its final
 name once every file is complete, so a crash or an error never leaves a half bundle under the final name.

@@ -386,7 +386,7 @@ def test_cli_refuses_existing_bundle(tmp_path, model, capsys):
 def test_importer_reads_runner_bundle(tmp_path, model):
     """The contract from the other side: the workstation's reader accepts what the runner writes."""
     pytest.importorskip("duckdb")
-    from importer.bundle import read_bundle
+    from importer.readers.bundle import read_bundle
 
     out = _cli_bundle(tmp_path, model, "--gzip")
     b = read_bundle(out)
