@@ -94,10 +94,21 @@ def ci95_half_width(std: pd.Series, n: pd.Series) -> pd.Series:
 
 
 def idle_power_mw(signal: RailSignal, phases: pd.DataFrame) -> float:
-    """Mean power over all idle phases (NaN without an idle phase the samples cover)."""
+    """Mean power over all idle phases (NaN without an idle phase the samples cover).
+
+    For a sensor with an update interval, the mean of the values whose whole window lies inside an idle phase:
+    a window that straddles the phase's edge also averages the neighbouring work. Without such windows (or
+    for instantaneous sources), the integral over the idle phases divided by their duration.
+    """
     idle = phases[phases["phase"] == "idle"]
     if idle.empty:
         return np.nan
+    if signal.update_interval_ns and len(signal.t_ns):
+        inside = [sensor_windows(signal, int(a), int(b))[2] for a, b in zip(idle["t_start_ns"], idle["t_end_ns"],
+                                                                             strict=True)]
+        values = np.concatenate(inside)
+        if len(values):
+            return float(values.mean())
     energy = energy_between_mj(signal, idle["t_start_ns"].to_numpy(), idle["t_end_ns"].to_numpy())
     duration_ns = (idle["t_end_ns"] - idle["t_start_ns"]).to_numpy().astype(np.float64)
     ok = np.isfinite(energy) & (duration_ns > 0)
@@ -194,3 +205,167 @@ def phase_statistics(phases: pd.DataFrame, signals: dict[str, RailSignal]) -> pd
         out["power_mw_mean"] = out["energy_mj"] / out["time_ms"] * 1e3
         frames.append(out)
     return pd.concat(frames, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The statistical estimator: layers shorter than a sensor window, resolved across many iterations.
+#
+# Each sensor value is the average power over its window (t_k - U, t_k]. Within the inference phase the windows
+# overlap known layer intervals in known fractions, so value_k = sum_l P_l * overlap(k, l) / U + P_gap * rest_k / U,
+# where P_l is layer l's mean power and P_gap the power between layer intervals. Non-negative least squares over
+# all windows gives every P_l; a layer's energy is P_l times its mean duration. The 95% interval comes from a
+# bootstrap that resamples whole iterations (the windows they hold), so the estimate's spread across the run
+# shows. The problem is only well posed when windows hold different mixes of layers (random gaps between layers,
+# or enough iterations whose phase drifts against the sensor): the condition number and the interval width say so.
+
+METHOD_STATISTICAL = "statistical"
+RESOLVED_CI_FRACTION = 0.2  # a statistical estimate is resolved when its 95% half-width is <= 20% of it
+ILL_POSED_CONDITION = 1e6  # above this condition number the overlap matrix cannot separate the layers
+BOOTSTRAP_REPLICATES = 200
+
+
+@dataclass
+class StatisticalEstimate:
+    layer_index: np.ndarray  # the layers, in the order of the other arrays
+    power_mw: np.ndarray
+    power_mw_low: np.ndarray  # 95% bootstrap percentile interval
+    power_mw_high: np.ndarray
+    gap_power_mw: float
+    n_windows: int
+    condition_number: float
+    note: str | None
+
+
+def sensor_windows(signal: RailSignal, start_ns: int, end_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sensor windows (t - U, t] that lie inside [start, end], with their values. A read that repeats the
+    previous value sooner than one update interval later is the same window read twice: it is dropped."""
+    interval_ns = signal.update_interval_ns
+    t, p = signal.t_ns, signal.power_mw
+    repeat = np.zeros(len(t), dtype=bool)
+    repeat[1:] = (p[1:] == p[:-1]) & (np.diff(t) < 0.9 * interval_ns)
+    keep = ~repeat & (t - interval_ns >= start_ns) & (t <= end_ns)
+    return t[keep] - interval_ns, t[keep], p[keep]
+
+
+def overlap_ns(layer_events: pd.DataFrame, layer_ids: np.ndarray, a_ns: np.ndarray, b_ns: np.ndarray) -> np.ndarray:
+    """(windows x layers): how long each layer ran inside each window [a, b], summed over its intervals."""
+    out = np.zeros((len(a_ns), len(layer_ids)))
+    for column, layer in enumerate(layer_ids):  # a loop over layers; searchsorted does the windows
+        rows = layer_events[layer_events["layer_index"] == layer]
+        starts = rows["t_start_ns"].to_numpy(np.int64)
+        ends = rows["t_end_ns"].to_numpy(np.int64)
+        order = np.argsort(starts)
+        starts, ends = starts[order], ends[order]
+        cumulative = np.concatenate([[0], np.cumsum(ends - starts)])
+        out[:, column] = (_time_covered(starts, ends, cumulative, b_ns)
+                          - _time_covered(starts, ends, cumulative, a_ns))
+    return out
+
+
+def _time_covered(starts: np.ndarray, ends: np.ndarray, cumulative: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
+    """Total time of the (sorted, disjoint) intervals before each t."""
+    j = np.searchsorted(starts, t_ns, side="right")  # intervals started by t
+    still_running = np.where(j > 0, np.maximum(ends[np.maximum(j - 1, 0)] - t_ns, 0), 0)
+    return cumulative[j] - still_running
+
+
+def statistical_estimate(signal: RailSignal, layer_events: pd.DataFrame, phases: pd.DataFrame, seed: int = 0,
+                         replicates: int = BOOTSTRAP_REPLICATES) -> StatisticalEstimate | None:
+    """Per-layer mean power of one rail by non-negative least squares over the sensor windows of the inference
+    phase, with a bootstrap over iterations; None for a rail without an update interval or without inference."""
+    from scipy.optimize import nnls
+
+    inference = phases[phases["phase"] == "inference"]
+    events = layer_events[layer_events["phase"] == "inference"]
+    if not signal.update_interval_ns or inference.empty or events.empty:
+        return None
+    layer_ids = np.sort(events["layer_index"].unique())
+    start_ns, end_ns = int(inference["t_start_ns"].min()), int(inference["t_end_ns"].max())
+    a_ns, b_ns, values = sensor_windows(signal, start_ns, end_ns)
+    unknowns = len(layer_ids) + 1
+    if len(values) < 2 * unknowns:
+        return StatisticalEstimate(layer_ids, *(np.full(len(layer_ids), np.nan) for _ in range(3)), np.nan,
+                                   len(values), np.inf,
+                                   f"{len(values)} sensor windows for {unknowns} unknowns: too few to estimate")
+    fractions = overlap_ns(events, layer_ids, a_ns, b_ns) / float(signal.update_interval_ns)
+    design = np.column_stack([fractions, np.clip(1.0 - fractions.sum(axis=1), 0.0, None)])
+    condition = float(np.linalg.cond(design))
+    solution, _ = nnls(design, values)
+
+    # Bootstrap over iterations: each window belongs to the iteration its middle falls in.
+    iteration_starts = np.sort(events.groupby("iteration")["t_start_ns"].min().to_numpy())
+    block = np.searchsorted(iteration_starts, (a_ns + b_ns) // 2, side="right") - 1
+    blocks = np.unique(block)
+    members = {b: np.flatnonzero(block == b) for b in blocks}
+    rng = np.random.default_rng(seed)
+    draws = np.empty((replicates, design.shape[1]))
+    for r in range(replicates):  # a loop over replicates, each a vectorised solve
+        rows = np.concatenate([members[b] for b in rng.choice(blocks, size=len(blocks), replace=True)])
+        draws[r], _ = nnls(design[rows], values[rows])
+    low, high = np.percentile(draws, [2.5, 97.5], axis=0)
+    note = None
+    if condition > ILL_POSED_CONDITION:
+        note = (f"ill-posed: condition number {condition:.3g} (windows hold almost the same mix of layers; "
+                "random gaps between layers, --gap-ms, make them differ)")
+    return StatisticalEstimate(layer_ids, solution[:-1], low[:-1], high[:-1], float(solution[-1]), len(values),
+                               condition, note)
+
+
+ESTIMATE_COLUMNS = ["layer_index", "rail", "method", "energy_mj", "energy_mj_ci95_low", "energy_mj_ci95_high",
+                    "power_mw", "resolved", "n_windows", "condition_number", "note"]
+
+
+def attribute(layer_events: pd.DataFrame, phases: pd.DataFrame, signals: dict[str, RailSignal],
+              seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-layer statistics with the best estimate per layer and rail, and every estimator's result.
+
+    Returns (layer_stats, layer_estimates). A layer resolved by direct integration keeps the direct figures;
+    otherwise the statistical estimate replaces them where there is one (method "statistical", CI from the
+    bootstrap, resolved when the CI is narrow enough): it is the better figure for a short layer even when it
+    is not resolved, and the sum over layers is the whole network's energy either way. Otherwise the direct
+    figure stays, flagged unresolved. layer_estimates holds one row per layer, rail and estimator.
+    """
+    direct = layer_statistics(layer_events, phases, signals)
+    estimates = [pd.DataFrame({
+        "layer_index": direct["layer_index"], "rail": direct["rail"], "method": direct["method"],
+        "energy_mj": direct["energy_mj_mean"],
+        "energy_mj_ci95_low": direct["energy_mj_mean"] - direct["energy_mj_ci95"],
+        "energy_mj_ci95_high": direct["energy_mj_mean"] + direct["energy_mj_ci95"],
+        "power_mw": direct["power_mw_mean"], "resolved": direct["resolved"],
+        "n_windows": pd.array([pd.NA] * len(direct), dtype="Int64"), "condition_number": np.nan, "note": None,
+    })[direct["rail"].notna()]]
+    chosen = direct.copy()
+    for rail, signal in signals.items():
+        on_rail = direct["rail"] == rail
+        if direct.loc[on_rail, "resolved"].fillna(False).all():
+            continue  # every layer is resolved directly: nothing to add
+        estimate = statistical_estimate(signal, layer_events, phases, seed=seed)
+        if estimate is None:
+            continue
+        rows = direct[on_rail].set_index("layer_index").loc[estimate.layer_index]
+        time_s = rows["time_ms_mean"].to_numpy() / 1e3
+        energy = estimate.power_mw * time_s
+        low, high = estimate.power_mw_low * time_s, estimate.power_mw_high * time_s
+        half_width = (high - low) / 2
+        resolved = (estimate.condition_number <= ILL_POSED_CONDITION) & np.isfinite(energy) & (
+            half_width <= RESOLVED_CI_FRACTION * energy) & (energy > 0)
+        estimates.append(pd.DataFrame({
+            "layer_index": estimate.layer_index, "rail": rail, "method": METHOD_STATISTICAL, "energy_mj": energy,
+            "energy_mj_ci95_low": low, "energy_mj_ci95_high": high, "power_mw": estimate.power_mw,
+            "resolved": resolved, "n_windows": estimate.n_windows, "condition_number": estimate.condition_number,
+            "note": estimate.note,
+        }))
+        idle_mw = idle_power_mw(signal, phases)
+        for i, layer in enumerate(estimate.layer_index):
+            where = on_rail & (chosen["layer_index"] == layer)
+            if chosen.loc[where, "resolved"].fillna(False).all() or not np.isfinite(energy[i]):
+                continue  # resolved directly, or no statistical figure: keep the direct one
+            chosen.loc[where, ["energy_mj_mean", "energy_mj_ci95", "power_mw_mean", "energy_above_idle_mj_mean",
+                               "energy_above_idle_mj_ci95", "energy_mj_std"]] = [
+                energy[i], half_width[i], estimate.power_mw[i], (estimate.power_mw[i] - idle_mw) * time_s[i],
+                half_width[i], np.nan]
+            chosen.loc[where, "method"] = METHOD_STATISTICAL
+            chosen.loc[where, "resolved"] = bool(resolved[i])
+    table = pd.concat(estimates, ignore_index=True) if estimates else pd.DataFrame(columns=ESTIMATE_COLUMNS)
+    table["resolved"] = table["resolved"].astype("boolean")
+    return chosen, table[ESTIMATE_COLUMNS]

@@ -42,8 +42,10 @@ class PreparedRun:
     run_row: dict
     rails: pd.DataFrame
     layer_stats: pd.DataFrame
+    layer_estimates: pd.DataFrame
     phase_stats: pd.DataFrame
     layer_costs: pd.DataFrame
+    ground_truth: pd.DataFrame
     warnings: list[str]
 
 
@@ -72,7 +74,7 @@ def prepare_run(bundle: Bundle, name: str | None, owner: str | None, tags: list[
         for rail in bundle.rails
         for rows in [bundle.samples[bundle.samples["rail"] == rail.name]]
     }
-    layer_stats = attribution.layer_statistics(bundle.layer_events, bundle.phases, signals)
+    layer_stats, layer_estimates = attribution.attribute(bundle.layer_events, bundle.phases, signals)
     phase_stats = attribution.phase_statistics(bundle.phases, signals)
     costs, warnings = run_layer_costs(bundle.prototxt, bundle.manifest)
 
@@ -125,7 +127,9 @@ def prepare_run(bundle: Bundle, name: str | None, owner: str | None, tags: list[
         "simulated": [r.source.simulated for r in bundle.rails],
         "n_samples": [len(signals[r.name].t_ns) for r in bundle.rails],
     })
-    return PreparedRun(bundle, run_name, run_row, rails, layer_stats, phase_stats, cost_frame(costs), warnings)
+    truth = bundle.ground_truth if bundle.ground_truth is not None else pd.DataFrame()
+    return PreparedRun(bundle, run_name, run_row, rails, layer_stats, layer_estimates, phase_stats,
+                       cost_frame(costs), truth, warnings)
 
 
 def _primary_rail(bundle: Bundle) -> str | None:
@@ -202,6 +206,8 @@ def _write_run(con, run: PreparedRun, progress: Callable[[str], None]) -> Import
     store.insert_frame(con, "layer_stats", run_id, run.layer_stats)
     store.insert_frame(con, "phase_stats", run_id, run.phase_stats)
     store.insert_frame(con, "layer_costs", run_id, run.layer_costs)
+    store.insert_frame(con, "layer_estimates", run_id, run.layer_estimates)
+    store.insert_frame(con, "ground_truth", run_id, run.ground_truth)
     con.execute(
         "INSERT INTO sources VALUES (?, ?, 'run-bundle', ?, now()::TIMESTAMP)",
         [bundle.content_sha256, run_id, str(bundle.path.resolve())],

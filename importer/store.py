@@ -31,6 +31,26 @@ def _backfill_layer_costs(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("UPDATE runs SET model_cost_note = ? WHERE run_id = ?", ["; ".join(warnings) or None, run_id])
 
 
+def _recompute_attribution(con: duckdb.DuckDBPyConnection) -> None:
+    """Runs imported before schema 3 get the statistical estimator: attribution again from their stored data."""
+    from importer.attribution import RailSignal, attribute
+
+    for (run_id,) in con.execute("SELECT run_id FROM runs").fetchall():
+        events = con.execute("SELECT phase, iteration, layer_index, repeats, t_start_ns, t_end_ns FROM layer_events "
+                             "WHERE run_id = ? ORDER BY t_start_ns", [run_id]).df()
+        phases = con.execute("SELECT seq, phase, t_start_ns, t_end_ns FROM phase_events WHERE run_id = ? "
+                             "ORDER BY seq", [run_id]).df()
+        signals = {}
+        for rail, interval_ns in con.execute("SELECT rail, update_interval_ns FROM rails WHERE run_id = ?",
+                                             [run_id]).fetchall():
+            samples = con.execute("SELECT t_ns, power_mw FROM power_samples WHERE run_id = ? AND rail = ? "
+                                  "ORDER BY t_ns", [run_id, rail]).df()
+            signals[rail] = RailSignal(samples["t_ns"].to_numpy(), samples["power_mw"].to_numpy(), interval_ns)
+        stats, estimates = attribute(events, phases, signals)
+        con.execute("DELETE FROM layer_stats WHERE run_id = ?", [run_id])
+        insert_frame(con, "layer_stats", run_id, stats)
+        insert_frame(con, "layer_estimates", run_id, estimates)
+
 def insert_frame(con: duckdb.DuckDBPyConnection, table: str, run_id: str, frame) -> None:
     """Insert a pandas frame's columns by name, with run_id; DuckDB scans the frame (no Python loop over rows)."""
     if frame.empty:
@@ -179,6 +199,36 @@ MIGRATIONS: list[tuple[int, str] | tuple[int, str, Callable]] = [
         ALTER TABLE runs ADD COLUMN model_cost_note VARCHAR;
         """,
         _backfill_layer_costs,
+    ),
+    (
+        3,
+        """
+        -- Every estimator's figure per layer and rail (layer_stats holds the chosen one).
+        CREATE TABLE layer_estimates (
+            run_id VARCHAR NOT NULL,
+            layer_index INTEGER NOT NULL,
+            rail VARCHAR NOT NULL,
+            method VARCHAR NOT NULL,
+            energy_mj DOUBLE,
+            energy_mj_ci95_low DOUBLE,
+            energy_mj_ci95_high DOUBLE,
+            power_mw DOUBLE,
+            resolved BOOLEAN,
+            n_windows INTEGER,
+            condition_number DOUBLE,
+            note VARCHAR
+        );
+        -- Simulated runs only: the simulation's true energy of every layer interval, for validation.
+        CREATE TABLE ground_truth (
+            run_id VARCHAR NOT NULL,
+            phase VARCHAR NOT NULL,
+            iteration INTEGER NOT NULL,
+            layer_index INTEGER NOT NULL,
+            rail VARCHAR NOT NULL,
+            energy_mj DOUBLE NOT NULL
+        );
+        """,
+        _recompute_attribution,
     ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -42,6 +42,8 @@ EVENT_COLUMNS = {
 }
 RAIL_COLUMNS = {"t_ns": "BIGINT", "rail": "VARCHAR", "power_mw": "DOUBLE"}
 RAIL_OPTIONAL_COLUMNS = {"voltage_mv": "DOUBLE", "current_ma": "DOUBLE"}
+TRUTH_COLUMNS = {"phase": "VARCHAR", "iteration": "INTEGER", "layer_index": "INTEGER", "rail": "VARCHAR",
+                 "energy_mj": "DOUBLE"}
 TABLE_FILES = ("events.csv", "rails.csv", "ground_truth.csv")
 
 
@@ -71,6 +73,7 @@ class Bundle:
     rails: list[Rail]
     samples: pd.DataFrame  # rail, t_ns, power_mw, voltage_mv, current_ma (empty without power data)
     content_sha256: str
+    ground_truth: pd.DataFrame | None = None  # simulated runs: phase, iteration, layer_index, rail, energy_mj
 
     @property
     def run_id(self) -> str:
@@ -172,6 +175,13 @@ def _read_folder(folder: Path, shown_as: Path) -> Bundle:
             samples[column] = np.nan
     seen_rails = set(samples["rail"].unique())
     rails = [r for r in rails if r.name in seen_rails]
+    truth_path = _member(folder, "ground_truth.csv")
+    truth = None
+    if truth_path is not None:
+        if not manifest["simulated"]:
+            raise InputError("a ground truth belongs to simulated runs only; expected \"simulated\": true",
+                             path=manifest_name)
+        truth = _read_csv(truth_path, _display(shown_as, truth_path), TRUTH_COLUMNS, {})
 
     return Bundle(
         path=shown_as,
@@ -183,6 +193,7 @@ def _read_folder(folder: Path, shown_as: Path) -> Bundle:
         rails=rails,
         samples=samples[["rail", "t_ns", "power_mw", "voltage_mv", "current_ma"]],
         content_sha256=digest.hexdigest(),
+        ground_truth=truth,
     )
 
 
