@@ -74,7 +74,7 @@ def _layer_frame(stats: pd.DataFrame, value: str, ci: str) -> pd.DataFrame:
 
 def _records(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Only the columns a chart needs, so the spec stays small (Altair writes NaN as null)."""
-    return frame[columns].reset_index(drop=True)
+    return frame[[c for c in columns if c in frame]].reset_index(drop=True)  # optional ones (method) may be absent
 
 
 def _y(order: list[str]) -> alt.Y:
@@ -115,6 +115,7 @@ def _bars_with_ci(data: pd.DataFrame, y: alt.Y, quantity: str, axis_title: str, 
                 alt.Tooltip(f"{quantity}_mean:Q", title=f"{quantity} (mean)", format=".4f"),
                 alt.Tooltip(f"{quantity}_ci95:Q", title=f"{quantity} (95% CI +-)", format=".4f"),
                 alt.Tooltip("n_iterations:Q", title="iterations"),
+                *([alt.Tooltip("method:N", title="estimator")] if "method" in data else []),
             ],
         )
     )
@@ -147,7 +148,7 @@ def layer_energy_chart(
     measured_data = _records(
         measured,
         ["layer_index", "layer", "type", "status", "energy_mj_mean", "energy_mj_ci95",
-         "energy_mj_low", "energy_mj_high", "n_iterations"],
+         "energy_mj_low", "energy_mj_high", "n_iterations", "method"],
     )
     unresolved_data = _records(
         unresolved,

@@ -39,6 +39,7 @@ LAYER_COLUMNS = [
     "energy_mj_ci95",
     "energy_above_idle_mj_mean",
     "resolved",
+    "method",
     "macs",
     "flops",
     "params",
@@ -94,3 +95,19 @@ def layer_table(stats: pd.DataFrame) -> pd.DataFrame:
 def phase_table(phases: pd.DataFrame, rail: str | None) -> pd.DataFrame:
     """Time and energy per phase for one rail (rail None: a run without power data, energy empty)."""
     return rail_rows(phases, rail)[PHASE_COLUMNS].reset_index(drop=True)
+
+
+ESTIMATOR_WORDS = {
+    "direct": "direct (samples integrated over each interval)",
+    "statistical": "statistical (least squares over sensor windows, bootstrap 95% interval)",
+}
+
+
+def estimator_summary(stats) -> str:
+    """One line: how many layers each estimator gave, and how many of them are resolved."""
+    parts = []
+    for method, rows in stats[stats["energy_mj_mean"].notna()].groupby("method", sort=True):
+        resolved = int(rows["resolved"].fillna(False).astype(bool).sum())
+        parts.append(f"{ESTIMATOR_WORDS.get(method, method)}: {len(rows)} layers, {resolved} resolved")
+        # docs/measurement.md explains both estimators and the resolution rules
+    return "Estimators — " + "; ".join(parts) + ". Unresolved figures are indicative only (docs/measurement.md)."

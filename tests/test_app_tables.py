@@ -94,3 +94,16 @@ def test_phase_table_picks_the_rail():
     )
     assert tables.phase_table(phases, "VDD_GPU")["energy_mj"].tolist() == [1000.0]
     assert list(tables.phase_table(phases, "VDD_GPU").columns) == tables.PHASE_COLUMNS
+
+
+def test_estimator_summary_counts_layers_and_resolved_per_method():
+    import pandas as pd
+
+    from app.tables import estimator_summary
+
+    stats = pd.DataFrame({"energy_mj_mean": [1.0, 2.0, 3.0, None], "method": ["direct", "statistical",
+                                                                              "statistical", None],
+                          "resolved": pd.array([True, True, False, pd.NA], dtype="boolean")})
+    text = estimator_summary(stats)
+    assert "direct (samples integrated over each interval): 1 layers, 1 resolved" in text
+    assert "statistical (least squares over sensor windows, bootstrap 95% interval): 2 layers, 1 resolved" in text

@@ -92,6 +92,7 @@ if rail is not None and rail_stats.empty:
 
 st.subheader("Energy per layer")
 if charts.has_energy(rail_stats):
+    st.caption(tables.estimator_summary(rail_stats))
     st.altair_chart(charts.layer_energy_chart(rail_stats, rail=rail, simulated=run["simulated"]))
 else:
     st.info(NO_ENERGY_MESSAGE)
