@@ -15,6 +15,7 @@ Everything is vectorised: a cumulative integral at the samples, then np.searchso
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -369,3 +370,67 @@ def attribute(layer_events: pd.DataFrame, phases: pd.DataFrame, signals: dict[st
     table = pd.concat(estimates, ignore_index=True) if estimates else pd.DataFrame(columns=ESTIMATE_COLUMNS)
     table["resolved"] = table["resolved"].astype("boolean")
     return chosen, table[ESTIMATE_COLUMNS]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hardware counters attributed to layers the way energy is.
+
+BANDWIDTH_COUNTER = re.compile(r"bus[_ ]?access|mem(ory)?[_ ]?access", re.IGNORECASE)
+
+
+def counter_statistics(layer_events: pd.DataFrame, counters: pd.DataFrame, counter_info: pd.DataFrame,
+                       bytes_per_access: int = 64) -> pd.DataFrame:
+    """Per layer and counter, over the inference iterations.
+
+    A counter of class "absolute" is a level (e.g. memory in use): its mean over the layer's intervals. Any
+    other counter counts events between its samples (Streamline's delta counters): the count within the
+    interval, the events spread evenly over each sample's period, summed over cores; `per_s` is the rate. A
+    memory or bus access counter also gives `bytes_per_s` = rate x bytes_per_access (measured bandwidth).
+    """
+    columns = ["layer_index", "counter", "title", "name", "unit", "counter_class", "n_iterations", "value_mean",
+               "per_s", "bytes_per_s"]
+    inference = layer_events[layer_events["phase"] == "inference"]
+    if counters is None or not len(counters) or inference.empty:
+        return pd.DataFrame(columns=columns)
+    starts = inference["t_start_ns"].to_numpy(np.int64)
+    ends = inference["t_end_ns"].to_numpy(np.int64)
+    repeats = inference["repeats"].to_numpy(np.float64)
+    duration_s = (ends - starts) / 1e9
+    info = counter_info.set_index("counter") if counter_info is not None else pd.DataFrame()
+    frames = []
+    for counter, rows in counters.groupby("counter", sort=True):
+        meta = info.loc[counter] if counter in info.index else pd.Series(dtype=object)
+        if isinstance(meta, pd.DataFrame):
+            meta = meta.iloc[0]
+        absolute = str(meta.get("counter_class", "")).lower() == "absolute"
+        per_interval = np.zeros(len(inference))
+        for _, series in rows.sort_values("t_ns").groupby(rows["core"].fillna(-1)):
+            t = series["t_ns"].to_numpy(np.int64)
+            v = series["value"].to_numpy(np.float64)
+            if len(t) < 2:
+                continue
+            if absolute:
+                level = RailSignal(t, v, None)  # a level read at instants: interpolate like power
+                per_interval += energy_between_mj(level, starts, ends) * MW_NS_PER_MJ / (ends - starts) / 1e9
+            else:
+                # Cumulative count at each sample; the first sample's period is unknown, so counting starts there.
+                cumulative = np.concatenate([[0.0], np.cumsum(v[1:])])
+                inside = (starts >= t[0]) & (ends <= t[-1])
+                count = np.interp(ends, t, cumulative) - np.interp(starts, t, cumulative)
+                per_interval += np.where(inside, count, np.nan)
+        if not absolute:
+            per_interval = per_interval / repeats
+        frame = pd.DataFrame({"layer_index": inference["layer_index"].to_numpy(), "value": per_interval,
+                              "seconds": duration_s / repeats})
+        grouped = frame.groupby("layer_index").agg(n_iterations=("value", "size"), value_mean=("value", "mean"),
+                                                   seconds=("seconds", "mean")).reset_index()
+        grouped["per_s"] = np.nan if absolute else grouped["value_mean"] / grouped["seconds"]
+        name = " ".join(str(meta.get(k, "")) for k in ("title", "name"))
+        grouped["bytes_per_s"] = (grouped["per_s"] * bytes_per_access
+                                  if not absolute and BANDWIDTH_COUNTER.search(f"{counter} {name}") else np.nan)
+        grouped["counter"] = counter
+        for key in ("title", "name", "unit", "counter_class"):
+            value = meta.get(key)
+            grouped[key] = None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+        frames.append(grouped[columns])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from importer import attribution, store
+from importer.assemble import ImportOptions, RunSources, detect_kind, group_runs, read_one, split_kind
 from importer.errors import InputError
 from importer.model.cost import cost_frame, run_layer_costs
-from importer.readers.bundle import Bundle, is_bundle, read_bundle
+from importer.readers.bundle import Bundle
 
 
 @dataclass
@@ -37,7 +38,7 @@ class ImportResult:
 class PreparedRun:
     """A run computed in memory, ready to be written."""
 
-    bundle: Bundle
+    run: RunSources
     name: str
     run_row: dict
     rails: pd.DataFrame
@@ -46,15 +47,24 @@ class PreparedRun:
     phase_stats: pd.DataFrame
     layer_costs: pd.DataFrame
     ground_truth: pd.DataFrame
+    layer_counters: pd.DataFrame
     warnings: list[str]
 
+    @property
+    def bundle(self) -> Bundle:
+        return self.run.bundle
 
-def read_source(path: Path) -> Bundle:
-    if not path.exists():
-        raise InputError("no such file or folder", path=str(path))
-    if is_bundle(path):
-        return read_bundle(path)
-    raise InputError("not a run bundle (no manifest.json); expected a run bundle folder or zip", path=str(path))
+
+def read_sources(arguments: list[str | Path], options: ImportOptions,
+                 progress: Callable[[str], None]) -> list[RunSources]:
+    """Read every source (`KIND:PATH` names the reader, else it is detected) and group them into runs."""
+    items = []
+    for argument in arguments:
+        kind, path = split_kind(str(argument))
+        kind = kind or detect_kind(path)
+        progress(f"reading {path} ({kind})")
+        items.append(read_one(kind, path, options))
+    return group_runs(items, options)
 
 
 def _default_name(path: Path) -> str:
@@ -64,7 +74,10 @@ def _default_name(path: Path) -> str:
     return name
 
 
-def prepare_run(bundle: Bundle, name: str | None, owner: str | None, tags: list[str]) -> PreparedRun:
+def prepare_run(run: RunSources, name: str | None, owner: str | None, tags: list[str],
+                options: ImportOptions | None = None) -> PreparedRun:
+    options = options or ImportOptions()
+    bundle = run.bundle
     signals = {
         rail.name: attribution.RailSignal(
             t_ns=rows["t_ns"].to_numpy(np.int64),
@@ -76,7 +89,9 @@ def prepare_run(bundle: Bundle, name: str | None, owner: str | None, tags: list[
     }
     layer_stats, layer_estimates = attribution.attribute(bundle.layer_events, bundle.phases, signals)
     phase_stats = attribution.phase_statistics(bundle.phases, signals)
-    costs, warnings = run_layer_costs(bundle.prototxt, bundle.manifest)
+    costs, warnings = run_layer_costs(bundle.prototxt, bundle.manifest) if bundle.prototxt else ([], [])
+    counters = attribution.counter_statistics(bundle.layer_events, run.counters, run.counter_info,
+                                              options.bytes_per_access)
 
     primary_rail = _primary_rail(bundle)
     # Times are the same on every rail's rows: count each layer once.
@@ -116,7 +131,8 @@ def prepare_run(bundle: Bundle, name: str | None, owner: str | None, tags: list[
         "clock_realtime_utc_ns": manifest["clock"]["realtime_utc_ns"],
         "prototxt": bundle.prototxt,
         "manifest": json.dumps(manifest),
-        "model_cost_note": "; ".join(warnings) or None,
+        "model_cost_note": "; ".join(warnings) or ("no prototxt: no model cost" if not bundle.prototxt else None),
+        "import_notes": "\n".join(run.notes) or None,
     }
     rails = pd.DataFrame({
         "rail": [r.name for r in bundle.rails],
@@ -128,8 +144,8 @@ def prepare_run(bundle: Bundle, name: str | None, owner: str | None, tags: list[
         "n_samples": [len(signals[r.name].t_ns) for r in bundle.rails],
     })
     truth = bundle.ground_truth if bundle.ground_truth is not None else pd.DataFrame()
-    return PreparedRun(bundle, run_name, run_row, rails, layer_stats, layer_estimates, phase_stats,
-                       cost_frame(costs), truth, warnings)
+    return PreparedRun(run, run_name, run_row, rails, layer_stats, layer_estimates, phase_stats,
+                       cost_frame(costs), truth, counters, warnings + run.notes)
 
 
 def _primary_rail(bundle: Bundle) -> str | None:
@@ -148,21 +164,22 @@ def import_sources(
     owner: str | None = None,
     tags: list[str] | None = None,
     progress: Callable[[str], None] = lambda message: None,
+    options: ImportOptions | None = None,
 ) -> list[ImportResult]:
-    """Import each source as one run; all of them in one transaction, or none at all."""
+    """Import the sources as runs (docs/alignment.md says which make one run); one transaction, or nothing."""
     tags = tags or []
-    if name and len(paths) > 1:
-        raise InputError("--name names one run; expected a single source with --name")
+    options = options or ImportOptions()
+    runs = read_sources(list(paths), options, progress)
+    if name and len(runs) > 1:
+        raise InputError("--name names one run; expected the sources of a single run with --name")
     prepared: list[PreparedRun] = []
     by_content: dict[str, PreparedRun] = {}
-    for path in map(Path, paths):
-        progress(f"reading {path}")
-        bundle = read_source(path)
-        if bundle.content_sha256 not in by_content:
-            progress(f"attributing energy for {bundle.run_id}")
-            by_content[bundle.content_sha256] = prepare_run(bundle, name, owner, tags)
+    for run in runs:
+        if run.content_sha256 not in by_content:
+            progress(f"attributing energy for {run.bundle.run_id}")
+            by_content[run.content_sha256] = prepare_run(run, name, owner, tags, options)
         # The same content given twice in one call is written once and reported "already-present" after that.
-        prepared.append(by_content[bundle.content_sha256])
+        prepared.append(by_content[run.content_sha256])
 
     results: list[ImportResult] = []
     with store.connect(db) as con:
@@ -179,12 +196,22 @@ def import_sources(
 
 def _write_run(con, run: PreparedRun, progress: Callable[[str], None]) -> ImportResult:
     bundle = run.bundle
+    hashes = [sha for _, _, sha in run.run.sources]
     known = con.execute(
-        "SELECT s.run_id, r.name FROM sources s JOIN runs r USING (run_id) WHERE s.content_sha256 = ?",
-        [bundle.content_sha256],
-    ).fetchone()
+        "SELECT s.content_sha256, s.run_id, r.name FROM sources s JOIN runs r USING (run_id) "
+        "WHERE s.content_sha256 IN (SELECT unnest(?))", [hashes],
+    ).fetchall()
     if known:
-        return ImportResult(known[0], known[1], "already-present", str(bundle.path))
+        run_ids = {row[1] for row in known}
+        stored = {row[0] for row in con.execute("SELECT content_sha256 FROM sources WHERE run_id IN "
+                                                "(SELECT unnest(?))", [list(run_ids)]).fetchall()}
+        if len(run_ids) == 1 and stored == set(hashes):
+            return ImportResult(known[0][1], known[0][2], "already-present", str(bundle.path))
+        raise InputError(
+            f"already in the store as part of run {sorted(run_ids)[0]!r}, which was imported with other sources; "
+            "expected all of a run's sources in one call, as before",
+            path=str(next(path for _, path, sha in run.run.sources if sha == known[0][0])),
+        )
     if con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [bundle.run_id]).fetchone()[0]:
         raise InputError(
             f"run_id {bundle.run_id!r} is already in the store with different content; "
@@ -208,8 +235,14 @@ def _write_run(con, run: PreparedRun, progress: Callable[[str], None]) -> Import
     store.insert_frame(con, "layer_costs", run_id, run.layer_costs)
     store.insert_frame(con, "layer_estimates", run_id, run.layer_estimates)
     store.insert_frame(con, "ground_truth", run_id, run.ground_truth)
-    con.execute(
-        "INSERT INTO sources VALUES (?, ?, 'run-bundle', ?, now()::TIMESTAMP)",
-        [bundle.content_sha256, run_id, str(bundle.path.resolve())],
-    )
+    store.insert_frame(con, "layer_counters", run_id, run.layer_counters)
+    sources = run.run
+    store.insert_frame(con, "alignments", run_id, pd.DataFrame([a.as_dict() for a in sources.alignments]))
+    if sources.markers is not None:
+        store.insert_frame(con, "markers", run_id, sources.markers)
+    if sources.counters is not None:
+        store.insert_frame(con, "counter_samples", run_id, sources.counters)
+    for kind, path, sha in sources.sources:
+        con.execute("INSERT INTO sources VALUES (?, ?, ?, ?, now()::TIMESTAMP)",
+                    [sha, run_id, kind, str(Path(path).resolve())])
     return ImportResult(run_id, run.name, "imported", str(bundle.path), run.warnings)

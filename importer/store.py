@@ -230,6 +230,49 @@ MIGRATIONS: list[tuple[int, str] | tuple[int, str, Callable]] = [
         """,
         _recompute_attribution,
     ),
+    (
+        4,
+        """
+        -- Runs put together from several sources (docs/alignment.md).
+        CREATE TABLE alignments (
+            run_id VARCHAR NOT NULL,
+            source VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            method VARCHAR NOT NULL,
+            offset_ns BIGINT NOT NULL,
+            residual_ns BIGINT,
+            n_points INTEGER NOT NULL
+        );
+        CREATE TABLE markers (
+            run_id VARCHAR NOT NULL,
+            t_ns BIGINT NOT NULL,
+            text VARCHAR NOT NULL,
+            source VARCHAR NOT NULL
+        );
+        CREATE TABLE counter_samples (
+            run_id VARCHAR NOT NULL,
+            t_ns BIGINT NOT NULL,
+            counter VARCHAR NOT NULL,
+            core INTEGER,
+            value DOUBLE NOT NULL
+        );
+        -- Hardware counters per layer: mean per execution (delta counters) or mean level (absolute ones).
+        CREATE TABLE layer_counters (
+            run_id VARCHAR NOT NULL,
+            layer_index INTEGER NOT NULL,
+            counter VARCHAR NOT NULL,
+            title VARCHAR,
+            name VARCHAR,
+            unit VARCHAR,
+            counter_class VARCHAR,
+            n_iterations INTEGER NOT NULL,
+            value_mean DOUBLE,
+            per_s DOUBLE,
+            bytes_per_s DOUBLE
+        );
+        ALTER TABLE runs ADD COLUMN import_notes VARCHAR;
+        """,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -98,7 +98,7 @@ def corrupt(tmp_path, case):
     if case == "not-a-bundle":
         folder.mkdir()
         (folder / "notes.txt").write_text("hello")
-        return folder, "not a run bundle"
+        return folder, "neither a run bundle (manifest.json) nor a Streamline capture"
     if case == "unknown-version":
         m["format_version"] = "2.0"
         return bundles.write_bundle(folder, m), "format version 2.0 is not supported"
