@@ -91,9 +91,13 @@ def _layer_stats(db_path: str, run_id: str) -> pd.DataFrame:
                s.energy_mj_mean, s.energy_mj_std, s.energy_mj_ci95,
                s.energy_above_idle_mj_mean, s.energy_above_idle_mj_ci95,
                s.power_mw_mean, s.resolved, s.method,
-               c.module, c.macs, c.flops, c.params, c.weight_bytes, c.traffic_bytes, c.arithmetic_intensity
+               c.module, c.macs, c.flops, c.params, c.weight_bytes, c.traffic_bytes, c.arithmetic_intensity,
+               b.measured_bytes_per_s
         FROM layer_stats AS s
         LEFT JOIN layers AS l ON l.run_id = s.run_id AND l.layer_index = s.layer_index
+        LEFT JOIN (SELECT run_id, layer_index, sum(bytes_per_s) AS measured_bytes_per_s FROM layer_counters
+                   WHERE bytes_per_s IS NOT NULL GROUP BY ALL) AS b
+               ON b.run_id = s.run_id AND b.layer_index = s.layer_index
         -- The model's cost joins the measured layers by name (layers Caffe adds itself have none).
         LEFT JOIN layer_costs AS c ON c.run_id = s.run_id AND c.layer_name = l.name
         WHERE s.run_id = ?

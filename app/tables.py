@@ -45,6 +45,7 @@ LAYER_COLUMNS = [
     "params",
     "traffic_bytes",
     "arithmetic_intensity",
+    "measured_bytes_per_s",
 ]
 ENERGY_COLUMNS = ["energy_mj_mean", "energy_mj_ci95", "energy_above_idle_mj_mean"]
 

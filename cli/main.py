@@ -51,8 +51,28 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    sub = command("import", cmd_import, "Import run bundles into the store (all or nothing).")
-    sub.add_argument("sources", nargs="+", metavar="SOURCE", help="run bundle folder or zip")
+    sub = command("import", cmd_import, "Import runs into the store (all or nothing): run bundles, and Streamline "
+                                        "captures, reports and rail logs that join a run (docs/alignment.md).")
+    sub.add_argument("sources", nargs="+", metavar="SOURCE",
+                     help="a run bundle, Streamline capture (.apc folder or zip) or report, tegrastats log, power "
+                          "CSV, energy probe CSV or PTDaemon log; KIND:PATH names the format (KIND one of "
+                          "bundle, streamline-capture, streamline-report, tegrastats, power-csv, energy-probe, "
+                          "ptdaemon)")
+    sub.add_argument("--offset-ms", type=float, help="where a log with relative times starts, in ms after the run's "
+                                                     "first event; a correction on top of automatic alignment")
+    sub.add_argument("--interval-ms", type=float, help="tegrastats --interval of a log without time stamps")
+    sub.add_argument("--utc-offset-minutes", type=float, default=0.0,
+                     help="board local time minus UTC, for logs stamped with local time (default 0)")
+    sub.add_argument("--time-column", help="power CSV: the time column")
+    sub.add_argument("--power-columns", help="power CSV: comma-separated power columns")
+    sub.add_argument("--unit", choices=["mW", "W"], help="power CSV / energy probe: the power unit")
+    sub.add_argument("--column-map", help="Streamline report: KEY=COLUMN pairs, comma-separated "
+                                          "(keys: time, duration, text, group, channel, thread, core, time_unit)")
+    sub.add_argument("--sample-rate-hz", type=float, help="energy probe CSV without a time column")
+    sub.add_argument("--network", help="a run from a capture alone: the network's name")
+    sub.add_argument("--model", metavar="PROTOTXT", help="a run from a capture alone: its prototxt (model cost)")
+    sub.add_argument("--bytes-per-access", type=_positive_int, default=64,
+                     help="bytes per memory/bus access counted, for measured bandwidth (default 64)")
     sub.add_argument("--name", help="name of the run (default: the bundle's folder or file name)")
     sub.add_argument("--owner", help="who made the run (default: the current user)")
     sub.add_argument("--tag", action="append", default=[], help="a tag; repeat for several")
@@ -86,7 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _pairs(text: str | None) -> dict[str, str] | None:
+    from importer.errors import InputError
+
+    if not text:
+        return None
+    pairs = dict(part.split("=", 1) for part in text.split(",") if "=" in part)
+    if len(pairs) != len(text.split(",")):
+        raise InputError(f"--column-map {text!r}: expected KEY=COLUMN pairs separated by commas")
+    return pairs
+
+
 def cmd_import(args) -> int:
+    from importer.assemble import ImportOptions
     from importer.ingest import import_sources
 
     interactive = sys.stderr.isatty()
@@ -96,9 +128,14 @@ def cmd_import(args) -> int:
         if interactive:
             print(f"\r\033[K  {message}", end="", file=sys.stderr, flush=True)
 
+    options = ImportOptions(
+        interval_ms=args.interval_ms, offset_ms=args.offset_ms, utc_offset_minutes=args.utc_offset_minutes,
+        time_column=args.time_column, power_columns=args.power_columns.split(",") if args.power_columns else None,
+        unit=args.unit, column_map=_pairs(args.column_map), sample_rate_hz=args.sample_rate_hz,
+        network=args.network, model=Path(args.model) if args.model else None, bytes_per_access=args.bytes_per_access)
     try:
         results = import_sources(args.sources, db=args.db, name=args.name, owner=args.owner, tags=args.tag,
-                                 progress=progress)
+                                 progress=progress, options=options)
     finally:
         if interactive:
             print("\r\033[K", end="", file=sys.stderr, flush=True)
@@ -107,6 +144,8 @@ def cmd_import(args) -> int:
     else:
         for r in results:
             print(f"{r.status:16} {r.run_id}  {r.name}")
+            for warning in r.warnings:
+                print(f"  note: {warning}", file=sys.stderr)
     return 0
 
 

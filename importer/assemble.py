@@ -110,7 +110,8 @@ def detect_kind(path: Path) -> str:
     if re.search(r"\b(?:VDD|POM|VIN)_\w+ \d+(?:mW)?/\d+", head) or re.search(r"\bRAM \d+/\d+MB", head):
         return "tegrastats"
     cells = [c.strip().lower() for c in re.split(r"[,\t]", first)]
-    if {"power", "voltage"} <= set(cells) or any(c.startswith(("sys_pow", "power_")) for c in cells):
+    probe = re.compile(r"^(?:(?:power|voltage|current)_\d+|(?:sys|port)_\w+|\w+_(?:power|voltage|current))$")
+    if {"voltage", "current"} & set(cells) or any(probe.match(c) and not c.endswith("_mw") for c in cells):
         return "energy-probe"
     if any("power" in c or re.search(r"[\[(](?:mw|w)[\])]", c) for c in cells):
         return "power-csv"
@@ -173,9 +174,9 @@ def group_runs(items: list[Bundle | SourceData], options: ImportOptions) -> list
     return [run]
 
 
-def join(run: RunSources, source: SourceData, options: ImportOptions) -> None:
+def join(run: RunSources, source: SourceData, options: ImportOptions, alignment: Alignment | None = None) -> None:
     """Move a log or capture onto the run's clock and add its rails, counters and markers to the run."""
-    alignment = align(run, source, options)
+    alignment = alignment or align(run, source, options)
     run.alignments.append(alignment)
     run.sources.append((source.kind, source.path, source.content_sha256))
     run.notes += [f"{source.path.name}: {note}" for note in source.notes]
@@ -321,7 +322,6 @@ def run_from_capture(capture: SourceData, options: ImportOptions) -> RunSources:
         content_sha256=sha,
     )
     run = RunSources(bundle, [])
-    run.alignments.append(Alignment(str(capture.path), capture.kind, "anchor", 0, None, 0))
     notes = [f"layer intervals from {'channel annotations' if 'channel' in intervals else 'markers'}: "
              f"{len(order)} layers, {bundle.manifest['iterations']} iterations"]
     if dropped:
@@ -330,8 +330,7 @@ def run_from_capture(capture: SourceData, options: ImportOptions) -> RunSources:
         notes.append("the capture says it was written by layerjoule's test writer: synthetic, not recorded")
     join_capture = SourceData(**{**capture.__dict__, "anchor": {**capture.anchor, "simulated": synthetic},
                                  "notes": capture.notes + notes})
-    join(run, join_capture, options)
-    run.alignments = run.alignments[:1]  # the capture is the clock: no second alignment row
+    join(run, join_capture, options, Alignment(str(capture.path), capture.kind, "anchor", 0))  # it is the clock
     return run
 
 

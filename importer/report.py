@@ -14,13 +14,14 @@ from importer.errors import InputError
 RUN_COLUMNS = [
     "run_id", "name", "network", "device", "engine", "engine_device", "mode", "owner", "tags", "simulated",
     "iterations", "time_ms_per_inference", "energy_mj_per_inference", "primary_rail", "created_utc",
-    "imported_utc", "model_cost_note",
+    "imported_utc", "model_cost_note", "import_notes",
 ]
 LAYER_COLUMNS = [
     "index", "name", "type", "rail", "n_iterations", "time_ms_mean", "time_ms_std", "time_ms_ci95",
     "energy_mj_mean", "energy_mj_std", "energy_mj_ci95", "energy_above_idle_mj_mean",
     "energy_above_idle_mj_ci95", "power_mw_mean", "resolved", "method",
     "module", "macs", "flops", "params", "weight_bytes", "traffic_bytes", "arithmetic_intensity",
+    "measured_bytes_per_s",
 ]
 
 
@@ -39,9 +40,13 @@ def run_report(run_id: str, db: str | Path | None = None) -> tuple[dict, pd.Data
         layers = con.execute(
             """
             SELECT l.layer_index AS "index", l.name, l.type, s.* EXCLUDE (run_id, layer_index),
-                   c.module, c.macs, c.flops, c.params, c.weight_bytes, c.traffic_bytes, c.arithmetic_intensity
+                   c.module, c.macs, c.flops, c.params, c.weight_bytes, c.traffic_bytes, c.arithmetic_intensity,
+                   b.measured_bytes_per_s
             FROM layer_stats s JOIN layers l USING (run_id, layer_index)
             LEFT JOIN layer_costs c ON c.run_id = s.run_id AND c.layer_name = l.name
+            LEFT JOIN (SELECT run_id, layer_index, sum(bytes_per_s) AS measured_bytes_per_s FROM layer_counters
+                       WHERE bytes_per_s IS NOT NULL GROUP BY ALL) b
+                   ON b.run_id = s.run_id AND b.layer_index = s.layer_index
             WHERE s.run_id = ?
             ORDER BY l.layer_index, s.rail
             """,
