@@ -166,3 +166,45 @@ def test_report_sets_measured_bandwidth_beside_the_model_traffic(tmp_path):
     conv1 = layers[layers["name"] == "conv1"].iloc[0]
     assert conv1["measured_bytes_per_s"] == pytest.approx(64e6)  # 1e6 accesses/s x 64 bytes (the default)
     assert conv1["traffic_bytes"] > 0
+
+
+BROKEN = {
+    "tegrastats": ("tegrastats.log", "RAM 1234/3956MB CPU [5%@1428,off]\nRAM 1234/3956MB CPU [5%@1428,off]\n"),
+    "power-csv": ("meter.csv", "time_s,power_mw\n0.00,1500\n0.01,lots\n"),
+    "energy-probe": ("probe.csv", "power,voltage,current\n1.5,5.0,0.3\n1.5,five,0.3\n"),
+    "ptdaemon": ("ptd.log", "Time,12-01-2026 10:00:00.000,Watts,12.5,Volts,230.0,Amps,0.05,PF,0.9,Mark,x\n"
+                            "Time,13-45-2026 99:00:00.000,Watts,oops\n"
+                            "Time,12-01-2026 10:00:01.000,Watts,12.5,Volts,230.0,Amps,0.05,PF,0.9,Mark,x\n"),
+    "streamline-report": ("report.txt", "Foo Bar\n1 2\n"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
+def test_broken_logs_are_one_line_exit_2_and_leave_the_store_unchanged(tmp_path, capsys, kind):
+    db = tmp_path / "store.duckdb"
+    import_sources([bundles.write_bundle(tmp_path / "other", bundles.manifest(run_id="run-other"))], db=db)
+    with duckdb.connect(str(db), read_only=True) as con:
+        before = con.execute("SELECT count(*) FROM runs").fetchone()[0], \
+            con.execute("SELECT count(*) FROM power_samples").fetchone()[0]
+    name, text = BROKEN[kind]
+    log = tmp_path / name
+    log.write_text(text)
+    assert main(["import", str(bundles.write_bundle(tmp_path / "tiny")), f"{kind}:{log}", "--offset-ms", "0",
+                 "--interval-ms", "1000", "--db", str(db)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(log) in err[0], err
+    with duckdb.connect(str(db), read_only=True) as con:
+        after = con.execute("SELECT count(*) FROM runs").fetchone()[0], \
+            con.execute("SELECT count(*) FROM power_samples").fetchone()[0]
+    assert after == before
+
+
+def test_a_broken_capture_is_one_line_exit_2(tmp_path, capsys):
+    capture = tmp_path / "broken.apc"
+    capture.mkdir()
+    (capture / "captured.xml").write_text("<captured version='1'><target")
+    (capture / "0000000000").write_bytes(b"\x05\x00")
+    assert main(["import", str(bundles.write_bundle(tmp_path / "tiny")), str(capture), "--db",
+                 str(tmp_path / "s.duckdb")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "broken.apc" in err[0]
