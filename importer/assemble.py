@@ -73,6 +73,7 @@ class RunSources:
     counter_info: pd.DataFrame | None = None  # counter, title, name, unit, counter_class
     markers: pd.DataFrame | None = None  # t_ns, text, source
     notes: list[str] = field(default_factory=list)
+    capture_offset_ns: int | None = None  # the capture axis's offset, once a capture-time source fixed it
 
     @property
     def content_sha256(self) -> str:
@@ -169,7 +170,8 @@ def group_runs(items: list[Bundle | SourceData], options: ImportOptions) -> list
                              "made from exactly one capture (its annotations give the layers)")
         run = run_from_capture(captures[0], options)
         joining = [i for i in others if i is not captures[0]]
-    for source in joining:
+    # Sources with a sync marker first: a report without one can then take the capture axis they fixed.
+    for source in sorted(joining, key=lambda source: len(_sync_offsets(source)) == 0):
         join(run, source, options)
     return [run]
 
@@ -227,10 +229,15 @@ def align(run: RunSources, source: SourceData, options: ImportOptions) -> Alignm
             alignment = Alignment(name, source.kind, "monotonic-raw-anchor", offset, None, 1)
         elif manual_ns is not None:
             return Alignment(name, source.kind, "manual", _run_start(run) + manual_ns)
+        elif run.capture_offset_ns is not None:
+            # Streamline reports exported from the capture given with them share its time axis.
+            alignment = Alignment(name, source.kind, "same-capture", run.capture_offset_ns, None, 0)
         else:
-            raise InputError("cannot place this capture on the run's clock: it holds no layerjoule sync marker and "
-                             "the run's manifest records no Streamline clock offset; expected --offset-ms",
-                             path=name)
+            raise InputError("cannot place this capture-time source on the run's clock: it holds no layerjoule "
+                             "sync marker, no other source fixed the capture's axis, and the run's manifest "
+                             "records no Streamline clock offset; expected --offset-ms", path=name)
+        if run.capture_offset_ns is None:
+            run.capture_offset_ns = alignment.offset_ns
     elif source.time_base == "utc":
         clock = manifest.get("clock") or {}
         if "realtime_utc_ns" not in clock:

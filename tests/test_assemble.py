@@ -208,3 +208,14 @@ def test_a_broken_capture_is_one_line_exit_2(tmp_path, capsys):
                  str(tmp_path / "s.duckdb")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "broken.apc" in err[0]
+
+
+def test_a_report_without_sync_marker_takes_the_axis_of_its_capture(tmp_path):
+    db = tmp_path / "store.duckdb"
+    report = tmp_path / "timeline.csv"
+    report.write_text("Time [s],GPU Load [%]\n" + "".join(f"{i * 0.01:.2f},{i % 100}\n" for i in range(50)))
+    import_sources([bundles.write_bundle(tmp_path / "tiny"), f"streamline-report:{report}",
+                    capture_for_tiny_run(tmp_path)], db=db)
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute("SELECT kind, method, offset_ns FROM alignments ORDER BY kind").fetchall()
+    assert rows == [("streamline-capture", "sync-marker", -30 * MS), ("streamline-report", "same-capture", -30 * MS)]
