@@ -313,36 +313,25 @@ def decode_blob(buf):
     return Blob(data.reshape(dims), dims, is_legacy)
 
 
-def _decode_layer(buf):
+def _decode_layer(buf, name_field=LAYER_NAME, type_field=LAYER_TYPE, blobs_field=LAYER_BLOBS):
+    """A LayerParameter, or (with V0's field numbers) a V0LayerParameter: name, type string and blobs."""
     name = None
     layer_type = None
     blobs = []
     for field, wire_type, value in iter_fields(buf):
         if wire_type != LENGTH:
             continue
-        if field == LAYER_NAME:
+        if field == name_field:
             name = _text(value)
-        elif field == LAYER_TYPE:
+        elif field == type_field:
             layer_type = _text(value)
-        elif field == LAYER_BLOBS:
+        elif field == blobs_field:
             blobs.append(decode_blob(value))
     return CaffeLayer(name, layer_type, blobs)
 
 
 def _decode_v0_layer(buf):
-    name = None
-    layer_type = None
-    blobs = []
-    for field, wire_type, value in iter_fields(buf):
-        if wire_type != LENGTH:
-            continue
-        if field == V0_NAME:
-            name = _text(value)
-        elif field == V0_TYPE:
-            layer_type = _text(value)
-        elif field == V0_BLOBS:
-            blobs.append(decode_blob(value))
-    return CaffeLayer(name, layer_type, blobs)
+    return _decode_layer(buf, V0_NAME, V0_TYPE, V0_BLOBS)
 
 
 def _decode_v1_layer(buf):
