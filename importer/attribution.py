@@ -26,6 +26,7 @@ NS_PER_MS = 1e6
 MW_NS_PER_MJ = 1e9  # 1 mJ = 1 mW x 1 s = 1e9 mW x ns
 RESOLUTION_FACTOR = 2.0  # a layer is resolved when it lasts at least this many sensor update intervals
 METHOD_DIRECT = "direct"
+MIN_WHOLE_WINDOWS = 3  # intervals holding this many whole sensor windows use their mean (interval_energy_mj)
 
 
 @dataclass
@@ -62,6 +63,25 @@ def energy_between_mj(signal: RailSignal, start_ns: np.ndarray, end_ns: np.ndarr
         energy = _linear_at(t, p, cumulative, end_ns) - _linear_at(t, p, cumulative, start_ns)
     covered = (start_ns >= breaks[0]) & (end_ns <= breaks[-1])
     return np.where(covered, energy / MW_NS_PER_MJ, np.nan)
+
+
+def interval_energy_mj(signal: RailSignal, start_ns: np.ndarray, end_ns: np.ndarray) -> np.ndarray:
+    """Energy of each interval, direct. For a sensor with an update interval U, an interval holding at least
+    MIN_WHOLE_WINDOWS whole windows gets the mean of those windows' values times its duration: the windows that
+    straddle its edges also average the neighbours' power and would bias it. Shorter intervals (and
+    instantaneous sources) get the integral, energy_between_mj."""
+    energy = energy_between_mj(signal, start_ns, end_ns)
+    if not signal.update_interval_ns or len(signal.t_ns) < MIN_WHOLE_WINDOWS:
+        return energy
+    _, t, values = sensor_windows(signal, np.iinfo(np.int64).min // 2, np.iinfo(np.int64).max)
+    cumulative = np.concatenate([[0.0], np.cumsum(values)])
+    first = np.searchsorted(t, np.asarray(start_ns, dtype=np.int64) + signal.update_interval_ns, side="left")
+    last = np.searchsorted(t, np.asarray(end_ns, dtype=np.int64), side="right")
+    count = last - first
+    whole = count >= MIN_WHOLE_WINDOWS
+    mean_mw = (cumulative[np.where(whole, last, 0)] - cumulative[np.where(whole, first, 0)]) / np.maximum(count, 1)
+    duration_ns = (np.asarray(end_ns) - np.asarray(start_ns)).astype(np.float64)
+    return np.where(whole & np.isfinite(energy), mean_mw * duration_ns / MW_NS_PER_MJ, energy)
 
 
 def _cumulative_step(breaks: np.ndarray, value: np.ndarray) -> np.ndarray:
@@ -141,7 +161,7 @@ def layer_statistics(layer_events: pd.DataFrame, phases: pd.DataFrame, signals: 
             frame["energy_above_idle_mj"] = np.nan
             interval_ns = np.nan
         else:
-            energy = energy_between_mj(signal, inference["t_start_ns"].to_numpy(), inference["t_end_ns"].to_numpy())
+            energy = interval_energy_mj(signal, inference["t_start_ns"].to_numpy(), inference["t_end_ns"].to_numpy())
             frame["energy_mj"] = energy / repeats
             idle_mw = idle_power_mw(signal, phases)
             frame["energy_above_idle_mj"] = frame["energy_mj"] - idle_mw * frame["time_ms"] / 1e3

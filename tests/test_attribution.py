@@ -220,3 +220,19 @@ def test_attribute_prefers_the_statistical_estimate_for_layers_too_short_for_the
     assert set(estimates["method"]) == {"direct", "statistical"}
     assert len(estimates) == 2 * len(power)
     assert not estimates[estimates["method"] == "direct"]["resolved"].any()  # 1-4 ms < 2 x 54 ms
+
+
+def test_long_intervals_use_their_whole_windows_so_edge_windows_do_not_bias_them():
+    from importer.attribution import interval_energy_mj
+
+    # True power: 1000 mW, then 3000 mW from 103 ms to 397 ms, then 1000 mW; a 10 ms window sensor.
+    t = np.arange(10, 500, 10) * MS
+    true = lambda a, b: (np.minimum(b, 397 * MS) - np.maximum(a, 103 * MS)).clip(0) * 2000 + (b - a) * 1000  # noqa
+    values = np.array([true(x - 10 * MS, x) / (10 * MS) for x in t])
+    signal = RailSignal(t, values, 10 * MS)
+    start, end = np.array([103 * MS]), np.array([397 * MS])
+    assert interval_energy_mj(signal, start, end)[0] == pytest.approx(3000 * 0.294, rel=1e-12)
+    integral = energy_between_mj(signal, start, end)[0]
+    assert abs(integral - 3000 * 0.294) > 1.0  # plain integration mixes the edge windows' neighbours in
+    short = interval_energy_mj(signal, np.array([103 * MS]), np.array([118 * MS]))[0]
+    assert short == pytest.approx(energy_between_mj(signal, np.array([103 * MS]), np.array([118 * MS]))[0])
