@@ -26,8 +26,15 @@ else
 	@echo "no python3.6 here: runner/ is checked by vermin only"
 endif
 
+# The sample runs; one of them comes with a Streamline capture, reports and a tegrastats log (sample_traces/README.md).
+MATCHED_RUN := sample_traces/squeezenet_v1.1-network/
+SAMPLE_RUNS := $(filter-out $(MATCHED_RUN),$(dir $(wildcard sample_traces/*/manifest.json)))
+MATCHED_EXTRAS := $(wildcard sample_traces/extras/*.apc.zip sample_traces/extras/*.tegrastats.log) \
+	$(addprefix streamline-report:,$(wildcard sample_traces/extras/*.streamline-*.csv))
+
 run: setup
-	$(VENV)/bin/layerjoule import $(dir $(wildcard sample_traces/*/manifest.json))
+	$(VENV)/bin/layerjoule import $(SAMPLE_RUNS)
+	$(VENV)/bin/layerjoule import $(MATCHED_RUN) $(MATCHED_EXTRAS)
 	$(VENV)/bin/layerjoule app --port $(PORT)
 
 lint: setup
