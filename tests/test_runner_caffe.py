@@ -38,6 +38,7 @@ def test_cpu_mode_runs_each_layer_on_its_own_in_caffe_order():
     inference = [e for e in events if e.kind == "layer" and e.phase == "inference"]
     assert [e.layer_name for e in inference] == names * 2
     assert engine.info()["name"] == "caffe" and engine.info()["weights_generated"] is True
+    assert engine.info()["added_layers"] == ["input"]  # what Caffe adds is recorded as such
 
 
 def test_generated_weights_are_seeded_and_shaped_like_caffe_blobs():

@@ -12,9 +12,9 @@ import importlib
 
 import numpy as np
 
+from runner import prototxt
 from runner.engine import Engine, EngineError
 from runner.engines import weights
-from runner.prototxt import Layer
 
 CUDART_NAMES = ("libcudart.so", "libcudart.so.10.2", "libcudart.so.11.0", "libcudart.so.12")
 
@@ -60,6 +60,7 @@ class CaffeEngine(Engine):
         info = Engine.info(self)
         info["gpu_id"] = self.gpu_id if self.device == "gpu" else None
         info["weights_generated"] = self.weights_generated
+        info["added_layers"] = list(getattr(self, "added_layers", []))
         return info
 
     def setup(self):
@@ -89,7 +90,10 @@ class CaffeEngine(Engine):
         if data is None:
             data = np.random.RandomState([self.seed, 1]).standard_normal(shape).astype(np.float32)
         net.blobs[input_name].data[...] = data
-        self.layers = [Layer(i, name, net.layers[i].type) for i, name in enumerate(net._layer_names)]
+        self.layers = [prototxt.Layer(i, name, net.layers[i].type) for i, name in enumerate(net._layer_names)]
+        declared = set(layer.name for layer in prototxt.read_file(self.prototxt_path).layers)
+        # Layers Caffe adds on its own (`input` for input: fields, `*_split` where a blob feeds several layers).
+        self.added_layers = [layer.name for layer in self.layers if layer.name not in declared]
         self.forward_network()  # every blob exists before layers run on their own (layer-loop mode)
 
     def _generate_weights(self):
