@@ -18,7 +18,8 @@ import streamlit as st  # noqa: E402
 
 from importer.errors import InputError  # noqa: E402
 
-PAGES_DIR = Path(__file__).resolve().parent / "pages"
+# Not "pages/": Streamlit would also list that folder as pages of its own, beside st.navigation.
+PAGES_DIR = Path(__file__).resolve().parent / "views"
 
 st.set_page_config(page_title="layerjoule", layout="wide")
 

@@ -137,7 +137,7 @@ def app_test() -> AppTest:
 
 def open_run_page(run_id: str | None) -> AppTest:
     at = app_test().run()
-    at.switch_page("pages/run.py")
+    at.switch_page("views/run.py")
     if run_id is not None:
         at.query_params["run"] = run_id
     return at.run()

@@ -34,4 +34,4 @@ st.dataframe(
 labels = {row.run_id: tables.run_label(row._asdict()) for row in runs.itertuples(index=False)}
 chosen = st.selectbox("Run", list(labels), format_func=labels.__getitem__, key="runs_open_select")
 if st.button("Open run", key="runs_open_button", type="primary"):
-    st.switch_page("pages/run.py", query_params={"run": chosen})
+    st.switch_page("views/run.py", query_params={"run": chosen})
