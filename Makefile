@@ -1,12 +1,12 @@
 # Two commands set everything up on a fresh machine:
 #   make run   - dashboard over the shipped sample traces, on the default embedded DuckDB store
-#   make test  - lint, Python 3.6 check of runner/, and the whole test suite
+#   make test  - lint, Python 3.6 check of runner/, real pycaffe (built once, cached), and the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test lint setup browser board-python proto bench clean
+.PHONY: run test lint setup browser board-python pycaffe proto bench clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -45,8 +45,14 @@ lint: setup
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
-test: lint browser board-python
-	$(PY) -m pytest -q
+# Real pycaffe (BVLC Caffe, CPU-only) for the caffe engine's tests: built once (6 to 12 minutes) into
+# ~/.cache/layerjoule/pycaffe/, outside the clone, and reused (docs/pycaffe.md). `make run` does not need it.
+pycaffe: setup
+	bash tools/build_pycaffe.sh $(PY)
+
+# The tests find pycaffe through PYCAFFE_PATH (the cache folder: the script's last line, instant once built).
+test: lint browser board-python pycaffe
+	dir="$$(bash tools/build_pycaffe.sh $(PY) | tail -n 1)" && [ -d "$$dir/caffe" ] && PYCAFFE_PATH="$$dir" $(PY) -m pytest -q
 
 # Regenerate the protobuf module from importer/model/caffe.proto (the generated file is committed).
 proto: setup

@@ -20,11 +20,21 @@ pytestmark = pytest.mark.skipif(not PYCAFFE_PATH, reason="no PYCAFFE_PATH: `make
 
 @pytest.fixture(scope="module")
 def caffe():
+    # test_runner_caffe.py imports the stand-in under the same name: set it aside while the real one is in use.
+    saved = {name: module for name, module in sys.modules.items() if name == "caffe" or name.startswith("caffe.")}
+    for name in saved:
+        del sys.modules[name]
     sys.path.insert(0, PYCAFFE_PATH)
-    import caffe as real_caffe
+    try:
+        import caffe as real_caffe
 
-    assert not hasattr(real_caffe, "CALLS"), "the stand-in was imported instead of real pycaffe"
-    return real_caffe
+        assert not hasattr(real_caffe, "CALLS"), "the stand-in was imported instead of real pycaffe"
+        yield real_caffe
+    finally:
+        sys.path.remove(PYCAFFE_PATH)
+        for name in [n for n in sys.modules if n == "caffe" or n.startswith("caffe.")]:
+            del sys.modules[name]
+        sys.modules.update(saved)
 
 
 def engine_for(caffe, model, **options):
