@@ -86,7 +86,7 @@ def _layer_stats(db_path: str, run_id: str) -> pd.DataFrame:
     return _frame(
         db_path,
         """
-        SELECT s.layer_index, l.name, l.type, s.rail, s.n_iterations,
+        SELECT s.layer_index, l.name, l.type, l.added_by_engine, s.rail, s.n_iterations,
                s.time_ms_mean, s.time_ms_std, s.time_ms_ci95,
                s.energy_mj_mean, s.energy_mj_std, s.energy_mj_ci95,
                s.energy_above_idle_mj_mean, s.energy_above_idle_mj_ci95,

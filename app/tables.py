@@ -32,6 +32,7 @@ LAYER_COLUMNS = [
     "index",
     "name",
     "type",
+    "added_by_engine",
     "module",
     "time_ms_mean",
     "time_ms_ci95",

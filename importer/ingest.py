@@ -226,7 +226,8 @@ def _write_run(con, run: PreparedRun, progress: Callable[[str], None]) -> Import
     con.execute(f"INSERT INTO runs ({columns}, imported_utc) VALUES ({placeholders}, now()::TIMESTAMP)",
                 list(row.values()))
     store.insert_frame(con, "rails", run_id, run.rails)
-    store.insert_frame(con, "layers", run_id, bundle.layers)
+    added = set((bundle.manifest.get("engine") or {}).get("added_layers") or [])
+    store.insert_frame(con, "layers", run_id, bundle.layers.assign(added_by_engine=bundle.layers["name"].isin(added)))
     store.insert_frame(con, "phase_events", run_id, bundle.phases)
     store.insert_frame(con, "layer_events", run_id, bundle.layer_events)
     store.insert_frame(con, "power_samples", run_id, bundle.samples)

@@ -21,7 +21,7 @@ LAYER_COLUMNS = [
     "energy_mj_mean", "energy_mj_std", "energy_mj_ci95", "energy_above_idle_mj_mean",
     "energy_above_idle_mj_ci95", "power_mw_mean", "resolved", "method",
     "module", "macs", "flops", "params", "weight_bytes", "traffic_bytes", "arithmetic_intensity",
-    "measured_bytes_per_s",
+    "measured_bytes_per_s", "added_by_engine",
 ]
 
 
@@ -39,7 +39,7 @@ def run_report(run_id: str, db: str | Path | None = None) -> tuple[dict, pd.Data
                              path=str(store.resolve_db_path(db)))
         layers = con.execute(
             """
-            SELECT l.layer_index AS "index", l.name, l.type, s.* EXCLUDE (run_id, layer_index),
+            SELECT l.layer_index AS "index", l.name, l.type, l.added_by_engine, s.* EXCLUDE (run_id, layer_index),
                    c.module, c.macs, c.flops, c.params, c.weight_bytes, c.traffic_bytes, c.arithmetic_intensity,
                    b.measured_bytes_per_s
             FROM layer_stats s JOIN layers l USING (run_id, layer_index)

@@ -273,6 +273,16 @@ MIGRATIONS: list[tuple[int, str] | tuple[int, str, Callable]] = [
         ALTER TABLE runs ADD COLUMN import_notes VARCHAR;
         """,
     ),
+    (
+        5,
+        """
+        -- Layers the engine ran that the prototxt does not have (Caffe's `input` and `*_split` layers).
+        ALTER TABLE layers ADD COLUMN added_by_engine BOOLEAN DEFAULT false;
+        UPDATE layers SET added_by_engine = true FROM runs
+        WHERE layers.run_id = runs.run_id
+          AND list_contains(CAST(json_extract(runs.manifest, '$.engine.added_layers') AS VARCHAR[]), layers.name);
+        """,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -57,7 +57,8 @@ def _insert_run(con, run_id, name, network, engine, mode, simulated, iterations,
 
 def _insert_layers(con, run_id, layers):
     for index, (name, layer_type) in enumerate(layers):
-        con.execute("INSERT INTO layers VALUES (?, ?, ?, ?)", [run_id, index, name, layer_type])
+        con.execute("INSERT INTO layers (run_id, layer_index, name, type) VALUES (?, ?, ?, ?)",
+                    [run_id, index, name, layer_type])
 
 
 def fill_store(path: Path) -> None:

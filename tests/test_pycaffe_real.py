@@ -128,3 +128,22 @@ def test_caffe_and_opencv_give_the_same_output_from_the_same_weights_and_store_c
               for engine, run_id in zip(runs["engine"], runs["run_id"], strict=True)}
     common = layers["caffe"].index.intersection(layers["opencv"].index)
     assert "conv1" in common and len(common) == 66  # every prototxt layer timed by both engines
+    caffe_run = runs.loc[runs["engine"] == "caffe", "run_id"].iloc[0]
+    report = run_report(caffe_run, db)[1].set_index("name")
+    added = set(report.index[report["added_by_engine"].astype(bool)])
+    assert "input" in added and all(n == "input" or n.endswith("_split") for n in added)  # shown as Caffe's own
+
+
+def test_generated_weights_are_seeded_and_batch_reshapes_the_net(caffe):
+    first = engine_for(caffe, "squeezenet_v1.1", seed=3)
+    first.setup()
+    again = engine_for(caffe, "squeezenet_v1.1", seed=3, batch=2)
+    again.setup()
+    other = engine_for(caffe, "squeezenet_v1.1", seed=4)
+    other.setup()
+    weight = first.net.params["conv1"][0].data
+    assert weight.shape == (64, 3, 3, 3) and np.std(weight) == pytest.approx(np.sqrt(2 / 27), rel=0.1)
+    assert np.array_equal(weight, again.net.params["conv1"][0].data)
+    assert not np.array_equal(weight, other.net.params["conv1"][0].data)
+    assert again.input_shape == [2, 3, 227, 227] and again.output().shape[0] == 2
+    assert first.info()["weights_generated"] is True and first.info()["device"] == "cpu"
