@@ -6,4 +6,6 @@ importer/alignment.py later places them on the run's clock.
     streamline_report.py    Streamline text reports (markers, timeline counters, Log view)
     tegrastats.py           tegrastats logs
     power_csv.py            generic power CSVs, Arm Energy Probe (caiman, Workload Automation), MLPerf PTDaemon
+    common.py               SourceData, what every log reader returns
+    text_tables.py          helpers of the text-table readers (units in headers, exact times, DuckDB's CSV reader)
 """

@@ -20,7 +20,7 @@ import pandas as pd
 
 from importer.errors import InputError
 from importer.readers.common import RailInfo, SourceData
-from importer.readers.power_csv import (
+from importer.readers.text_tables import (
     POWER_UNIT_MW,
     TIME_UNIT_NS,
     WHOLE_INPUT_RAILS,

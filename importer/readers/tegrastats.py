@@ -16,7 +16,7 @@ import pandas as pd
 
 from importer.errors import InputError
 from importer.readers.common import RailInfo, SourceData
-from importer.readers.power_csv import WHOLE_INPUT_RAILS, empty_samples, read_raw
+from importer.readers.text_tables import WHOLE_INPUT_RAILS, empty_samples, read_raw
 
 # Optional date prefix (MM-DD-YYYY HH:MM:SS; MM-DD HH:MM:SS needs `year`), then tegrastats' first field, RAM.
 LINE_START = r"^(?:(\d{1,2}-\d{1,2}(?:-\d{4})?) +(\d{1,2}:\d{2}:\d{2}) +)?(RAM \d)"
