@@ -1,4 +1,5 @@
-"""The dashboard's one query module: every SQL statement the app runs lives here.
+"""The dashboard's one query module: every SQL statement the app runs lives here (the per-layer query is
+shared with `layerjoule report`: importer.report.LAYER_STATS_SQL).
 
 Each function opens a short-lived read-only connection (importer.store.connect retries while the importer
 holds the file), runs one query, closes the connection and returns plain data. No connection is kept between
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from importer.report import LAYER_STATS_SQL
 from importer.store import connect, resolve_db_path
 
 CACHE_TTL_S = 2.0
@@ -83,28 +85,7 @@ def get_run(run_id: str, db: str | os.PathLike | None = None) -> dict[str, Any] 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
 def _layer_stats(db_path: str, run_id: str) -> pd.DataFrame:
-    return _frame(
-        db_path,
-        """
-        SELECT s.layer_index, l.name, l.type, l.added_by_engine, s.rail, s.n_iterations,
-               s.time_ms_mean, s.time_ms_std, s.time_ms_ci95,
-               s.energy_mj_mean, s.energy_mj_std, s.energy_mj_ci95,
-               s.energy_above_idle_mj_mean, s.energy_above_idle_mj_ci95,
-               s.power_mw_mean, s.resolved, s.method,
-               c.module, c.macs, c.flops, c.params, c.weight_bytes, c.traffic_bytes, c.arithmetic_intensity,
-               b.measured_bytes_per_s
-        FROM layer_stats AS s
-        LEFT JOIN layers AS l ON l.run_id = s.run_id AND l.layer_index = s.layer_index
-        LEFT JOIN (SELECT run_id, layer_index, sum(bytes_per_s) AS measured_bytes_per_s FROM layer_counters
-                   WHERE bytes_per_s IS NOT NULL GROUP BY ALL) AS b
-               ON b.run_id = s.run_id AND b.layer_index = s.layer_index
-        -- The model's cost joins the measured layers by name (layers Caffe adds itself have none).
-        LEFT JOIN layer_costs AS c ON c.run_id = s.run_id AND c.layer_name = l.name
-        WHERE s.run_id = ?
-        ORDER BY s.layer_index, s.rail NULLS FIRST
-        """,
-        [run_id],
-    )
+    return _frame(db_path, LAYER_STATS_SQL, [run_id])
 
 
 def layer_stats(run_id: str, db: str | os.PathLike | None = None) -> pd.DataFrame:

@@ -68,10 +68,7 @@ def read_sources(arguments: list[str | Path], options: ImportOptions,
 
 
 def _default_name(path: Path) -> str:
-    name = path.name
-    for suffix in (".zip",):
-        name = name.removesuffix(suffix)
-    return name
+    return path.name.removesuffix(".zip")
 
 
 def prepare_run(run: RunSources, name: str | None, owner: str | None, tags: list[str],

@@ -25,6 +25,24 @@ LAYER_COLUMNS = [
 ]
 
 
+# Per-layer statistics of one run joined with the layer, its model cost and its measured bandwidth: the one query
+# behind `layerjoule report` and the dashboard's run page (app/queries.py).
+LAYER_STATS_SQL = """
+    SELECT s.layer_index, l.name, l.type, l.added_by_engine, s.* EXCLUDE (run_id, layer_index),
+           c.module, c.macs, c.flops, c.params, c.weight_bytes, c.traffic_bytes, c.arithmetic_intensity,
+           b.measured_bytes_per_s
+    FROM layer_stats AS s
+    LEFT JOIN layers AS l ON l.run_id = s.run_id AND l.layer_index = s.layer_index
+    -- The model's cost joins the measured layers by name (layers an engine adds itself have none).
+    LEFT JOIN layer_costs AS c ON c.run_id = s.run_id AND c.layer_name = l.name
+    LEFT JOIN (SELECT run_id, layer_index, sum(bytes_per_s) AS measured_bytes_per_s FROM layer_counters
+               WHERE bytes_per_s IS NOT NULL GROUP BY ALL) AS b
+           ON b.run_id = s.run_id AND b.layer_index = s.layer_index
+    WHERE s.run_id = ?
+    ORDER BY s.layer_index, s.rail NULLS FIRST
+"""
+
+
 def list_runs(db: str | Path | None = None) -> pd.DataFrame:
     with store.connect(db, read_only=True) as con:
         return con.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY imported_utc, run_id").df()
@@ -37,21 +55,7 @@ def run_report(run_id: str, db: str | Path | None = None) -> tuple[dict, pd.Data
         if runs.empty:
             raise InputError(f"no run with id {run_id!r} in the store; `layerjoule runs` lists them",
                              path=str(store.resolve_db_path(db)))
-        layers = con.execute(
-            """
-            SELECT l.layer_index AS "index", l.name, l.type, l.added_by_engine, s.* EXCLUDE (run_id, layer_index),
-                   c.module, c.macs, c.flops, c.params, c.weight_bytes, c.traffic_bytes, c.arithmetic_intensity,
-                   b.measured_bytes_per_s
-            FROM layer_stats s JOIN layers l USING (run_id, layer_index)
-            LEFT JOIN layer_costs c ON c.run_id = s.run_id AND c.layer_name = l.name
-            LEFT JOIN (SELECT run_id, layer_index, sum(bytes_per_s) AS measured_bytes_per_s FROM layer_counters
-                       WHERE bytes_per_s IS NOT NULL GROUP BY ALL) b
-                   ON b.run_id = s.run_id AND b.layer_index = s.layer_index
-            WHERE s.run_id = ?
-            ORDER BY l.layer_index, s.rail
-            """,
-            [run_id],
-        ).df()
+        layers = con.execute(LAYER_STATS_SQL, [run_id]).df().rename(columns={"layer_index": "index"})
     return records(runs)[0], layers[LAYER_COLUMNS]
 
 
