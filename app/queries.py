@@ -34,6 +34,7 @@ RUN_COLUMNS = [
     "engine",
     "mode",
     "owner",
+    "team",
     "tags",
     "simulated",
     "iterations",

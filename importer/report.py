@@ -12,7 +12,7 @@ from importer import store
 from importer.errors import InputError
 
 RUN_COLUMNS = [
-    "run_id", "name", "network", "device", "engine", "engine_device", "mode", "owner", "tags", "simulated",
+    "run_id", "name", "network", "device", "engine", "engine_device", "mode", "owner", "team", "tags", "simulated",
     "iterations", "time_ms_per_inference", "energy_mj_per_inference", "primary_rail", "created_utc",
     "imported_utc", "model_cost_note", "import_notes",
 ]

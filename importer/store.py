@@ -283,6 +283,13 @@ MIGRATIONS: list[tuple[int, str] | tuple[int, str, Callable]] = [
           AND list_contains(CAST(json_extract(runs.manifest, '$.engine.added_layers') AS VARCHAR[]), layers.name);
         """,
     ),
+    (
+        6,
+        # Every run belongs to a team as well as an owner (the team store, docs/team-store.md).
+        """
+        ALTER TABLE runs ADD COLUMN team VARCHAR;
+        """,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
