@@ -197,3 +197,18 @@ def layer_time_chart(stats: pd.DataFrame, simulated: bool = False) -> alt.LayerC
     return alt.layer(bars, error_bars).properties(
         title=title + (SIMULATED_SUFFIX if simulated else ""), height=_height(order)
     )
+
+
+# --- overview page ---
+
+
+# --- run page ---
+
+
+# --- compare page ---
+
+
+# --- efficiency page ---
+
+
+# --- models page ---

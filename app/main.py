@@ -1,6 +1,7 @@
 """Dashboard entry file: `streamlit run app/main.py` or `layerjoule app [--db PATH]`, from any directory.
 
 The store is importer.store.resolve_db_path(): the LAYERJOULE_DB environment variable, else the default store.
+Every page keeps its view in the URL (app/state.py), so a link opens the same view for a colleague.
 """
 
 from __future__ import annotations
@@ -25,8 +26,13 @@ st.set_page_config(page_title="layerjoule", layout="wide")
 
 page = st.navigation(
     [
-        st.Page(PAGES_DIR / "runs.py", title="Runs", url_path="runs", default=True),
-        st.Page(PAGES_DIR / "run.py", title="Run", url_path="run"),
+        st.Page(PAGES_DIR / "overview.py", title="Overview", url_path="overview", default=True,
+                icon=":material/scatter_plot:"),
+        st.Page(PAGES_DIR / "run.py", title="Run", url_path="run", icon=":material/bar_chart:"),
+        st.Page(PAGES_DIR / "compare.py", title="Compare", url_path="compare", icon=":material/compare_arrows:"),
+        st.Page(PAGES_DIR / "efficiency.py", title="Efficiency", url_path="efficiency", icon=":material/speed:"),
+        st.Page(PAGES_DIR / "models.py", title="Models", url_path="models", icon=":material/account_tree:"),
+        st.Page(PAGES_DIR / "upload.py", title="Upload", url_path="upload", icon=":material/upload:"),
     ]
 )
 try:

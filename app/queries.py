@@ -145,3 +145,21 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+# --- overview page ---
+
+
+# --- run page ---
+
+
+# --- compare page ---
+
+
+# --- efficiency page ---
+
+
+# --- models page ---
+
+
+# --- upload page ---

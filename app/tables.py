@@ -113,3 +113,21 @@ def estimator_summary(stats) -> str:
         parts.append(f"{ESTIMATOR_WORDS.get(method, method)}: {len(rows)} layers, {resolved} resolved")
         # docs/measurement.md explains both estimators and the resolution rules
     return "Estimators — " + "; ".join(parts) + ". Unresolved figures are indicative only (docs/measurement.md)."
+
+
+# --- overview page ---
+
+
+# --- run page ---
+
+
+# --- compare page ---
+
+
+# --- efficiency page ---
+
+
+# --- models page ---
+
+
+# --- upload page ---

@@ -1,0 +1,5 @@
+"""Efficiency page (being built)."""
+
+import streamlit as st
+
+st.title("Efficiency")

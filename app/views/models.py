@@ -1,0 +1,5 @@
+"""Models page (being built)."""
+
+import streamlit as st
+
+st.title("Models")

@@ -1,0 +1,5 @@
+"""Upload page (being built)."""
+
+import streamlit as st
+
+st.title("Upload")
