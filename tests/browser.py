@@ -72,3 +72,28 @@ def chromium_page():
             yield page
         finally:
             browser.close()
+
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
+
+
+def wait_for_script(page, timeout_ms: float = 60_000) -> None:
+    """Wait until Streamlit has finished running the page's script (the app root says notRunning)."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
+
+
+def open_page(page, url: str) -> None:
+    """Go to a dashboard URL and wait for its script run to end; fail on a Python exception shown in the page."""
+    page.goto(url)
+    wait_for_script(page)
+    exceptions = page.locator('[data-testid="stException"]')
+    if exceptions.count():
+        raise AssertionError(f"{url}: the page shows an exception: {exceptions.first.inner_text()[:2000]}")
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-page screenshot under artifacts/screenshots/ (ignored by git) for a person to look at."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
