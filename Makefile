@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: run test lint setup browser board-python pycaffe proto bench clean
+.PHONY: run test lint setup browser postgres board-python pycaffe proto bench clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -45,13 +45,18 @@ lint: setup
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
+# The team store's tests start a throwaway PostgreSQL server (tests/pg.py): install Debian's where it is missing.
+postgres:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+
 # Real pycaffe (BVLC Caffe, CPU-only) for the caffe engine's tests: built once (6 to 12 minutes) into
 # ~/.cache/layerjoule/pycaffe/, outside the clone, and reused (docs/pycaffe.md). `make run` does not need it.
 pycaffe: setup
 	bash tools/build_pycaffe.sh $(PY)
 
 # The tests find pycaffe through PYCAFFE_PATH (the cache folder: the script's last line, instant once built).
-test: lint browser board-python pycaffe
+test: lint browser postgres board-python pycaffe
 	dir="$$(bash tools/build_pycaffe.sh $(PY) | tail -n 1)" && [ -d "$$dir/caffe" ] && PYCAFFE_PATH="$$dir" $(PY) -m pytest -q
 
 # Regenerate the protobuf module from importer/model/caffe.proto (the generated file is committed).

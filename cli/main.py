@@ -46,8 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--db", help="store: a DuckDB file (default: $LAYERJOULE_DB, else "
-                                       "~/.local/share/layerjoule/layerjoule.duckdb)")
+        sub.add_argument("--db", help="store: a DuckDB file, or a team store ducklake:postgres:KEY=VALUE ... "
+                                       "(docs/team-store.md); default: $LAYERJOULE_DB, else "
+                                       "~/.local/share/layerjoule/layerjoule.duckdb")
         sub.set_defaults(handler=handler)
         return sub
 
@@ -74,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--bytes-per-access", type=_positive_int, default=64,
                      help="bytes per memory/bus access counted, for measured bandwidth (default 64)")
     sub.add_argument("--name", help="name of the run (default: the bundle's folder or file name)")
-    sub.add_argument("--owner", help="who made the run (default: the current user)")
+    sub.add_argument("--owner", help="who made the run (default: $LAYERJOULE_USER, else the login name)")
+    sub.add_argument("--team", help="the team the run belongs to (default: $LAYERJOULE_TEAM, else none)")
     sub.add_argument("--tag", action="append", default=[], help="a tag; repeat for several")
     sub.add_argument("--json", action="store_true", help="print a JSON list of {run_id, name, status}")
 
@@ -100,6 +102,40 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("run", add_help=False,
                         help="Run a per-layer measurement and write a run bundle (the same command as "
                              "`python3 -m runner` on the board; `layerjoule run --help` lists its options).")
+
+    sub = command("delete", cmd_delete, "Delete runs with all their rows (all or none): your own runs, or any "
+                                        "as an admin of the store (docs/team-store.md).")
+    sub.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    sub.add_argument("--user", help="who is deleting (default: $LAYERJOULE_USER, else the login name)")
+
+    db = commands.add_parser("db", help="The store itself: info, migrate, copy runs between stores, admins.",
+                             description="The store itself (docs/team-store.md).")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND",
+                                    parser_class=OneLineParser)
+
+    def db_command(name: str, handler, help_text: str, with_db: bool = True) -> argparse.ArgumentParser:
+        sub = db_commands.add_parser(name, help=help_text, description=help_text)
+        if with_db:
+            sub.add_argument("--db", help="store: a DuckDB file or a team store URL (default: $LAYERJOULE_DB, else "
+                                           "~/.local/share/layerjoule/layerjoule.duckdb)")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = db_command("info", cmd_db_info, "What the store is, its schema version, its runs per owner and team, its "
+                                          "admins (reads only).")
+    sub.add_argument("--json", action="store_true", help="print a JSON object")
+    db_command("migrate", cmd_db_migrate, "Bring the store's schema up to this layerjoule's version.")
+    sub = db_command("copy", cmd_db_copy, "Copy runs with all their rows from one store to another (one "
+                                          "transaction; a run already there is left alone).", with_db=False)
+    sub.add_argument("--from", dest="source", required=True, metavar="STORE", help="the store to copy from")
+    sub.add_argument("--to", dest="target", required=True, metavar="STORE", help="the store to copy to")
+    sub.add_argument("--run", dest="run_ids", action="append", metavar="RUN_ID",
+                     help="a run to copy; repeat for several (default: every run)")
+    sub.add_argument("--json", action="store_true", help="print a JSON list of {run_id, name, status}")
+    sub = db_command("admin", cmd_db_admin, "List, add or remove the store's admins (who may delete any run).")
+    sub.add_argument("action", choices=["list", "add", "remove"])
+    sub.add_argument("users", nargs="*", metavar="USER")
+    sub.add_argument("--user", help="who is acting (default: $LAYERJOULE_USER, else the login name)")
 
     sub = command("app", cmd_app, "Start the dashboard (Streamlit).")
     sub.add_argument("--port", type=int, default=8501)
@@ -135,7 +171,7 @@ def cmd_import(args) -> int:
         network=args.network, model=Path(args.model) if args.model else None, bytes_per_access=args.bytes_per_access)
     try:
         results = import_sources(args.sources, db=args.db, name=args.name, owner=args.owner, tags=args.tag,
-                                 progress=progress, options=options)
+                                 progress=progress, options=options, team=args.team)
     finally:
         if interactive:
             print("\r\033[K", end="", file=sys.stderr, flush=True)
@@ -245,15 +281,86 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_delete(args) -> int:
+    from importer import store
+
+    with store.connect(args.db) as con:
+        names = store.delete_runs(con, args.run_ids, args.user)
+    print(f"deleted {len(names)} run{'s' if len(names) != 1 else ''}: {', '.join(names)}")
+    return 0
+
+
+def cmd_db_info(args) -> int:
+    from importer import store
+
+    info = store.store_info(args.db)
+    if args.json:
+        print(json.dumps(info, default=str))
+        return 0
+    print(f"store: {info['kind']}: {info['store']}")
+    if info.get("data_path"):
+        print(f"data path: {info['data_path']}")
+    if not info["exists"]:
+        print("not made yet: the first import or `layerjoule db migrate` makes it")
+        return 0
+    version, ours = info["schema_version"], info["layerjoule_schema_version"]
+    note = "" if version == ours else (" (older: `layerjoule db migrate` upgrades it)" if version < ours
+                                       else " (newer: upgrade layerjoule)")
+    print(f"schema version: {version}, this layerjoule's: {ours}{note}")
+    if "runs" in info:
+        duplicates = info["duplicates"]
+        print(f"runs: {info['runs']}; duplicate run ids: {duplicates['run_id']}, duplicate sources: "
+              f"{duplicates['content_sha256']}")
+        for row in info["runs_by_owner"]:
+            print(f"  owner {row['owner'] or '-'}, team {row['team'] or '-'}: {row['runs']}")
+    if "admins" in info:
+        print(f"admins: {', '.join(info['admins']) or 'none yet (`layerjoule db admin add USER` makes the first)'}")
+    return 0
+
+
+def cmd_db_migrate(args) -> int:
+    from importer import store
+
+    found, now = store.migrate_store(args.db)
+    print(f"schema version {now} (was {found})" if found != now else f"schema version {now}: up to date")
+    return 0
+
+
+def cmd_db_copy(args) -> int:
+    from importer import store
+
+    results = store.copy_runs(args.source, args.target, args.run_ids)
+    if args.json:
+        print(json.dumps(results))
+    else:
+        for r in results:
+            print(f"{r['status']:16} {r['run_id']}  {r['name']}")
+    return 0
+
+
+def cmd_db_admin(args) -> int:
+    from importer import store
+    from importer.errors import InputError
+
+    if args.action != "list" and not args.users:
+        raise InputError(f"db admin {args.action}: expected one or more user names")
+    with store.connect(args.db, read_only=args.action == "list") as con:
+        if args.action != "list":
+            store.set_admin(con, args.users, args.action == "add", args.user)
+        print("\n".join(store.admins(con)) or "no admins")
+    return 0
+
+
 def cmd_app(args) -> int:
     from importer import store
 
-    db_path = store.resolve_db_path(args.db).resolve()
-    with store.connect(db_path):  # create and migrate the store before the app reads it
+    target = store.resolve_db_path(args.db)
+    target = target.resolve() if isinstance(target, Path) else target
+    with store.connect(target):  # create and migrate the store before the app reads it
         pass
     app_file = Path(__file__).resolve().parent.parent / "app" / "main.py"
-    env = dict(os.environ, LAYERJOULE_DB=str(db_path))
-    print(f"layerjoule dashboard on http://localhost:{args.port} (store: {db_path})", file=sys.stderr)
+    env = dict(os.environ, LAYERJOULE_DB=str(target))
+    print(f"layerjoule dashboard on http://localhost:{args.port} (store: {store.describe(target)})", file=sys.stderr)
     command = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.headless", "true",
                "--server.port", str(args.port), "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none"]

@@ -54,7 +54,7 @@ def run_report(run_id: str, db: str | Path | None = None) -> tuple[dict, pd.Data
         runs = con.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE run_id = ?", [run_id]).df()
         if runs.empty:
             raise InputError(f"no run with id {run_id!r} in the store; `layerjoule runs` lists them",
-                             path=str(store.resolve_db_path(db)))
+                             path=store.describe(db))
         layers = con.execute(LAYER_STATS_SQL, [run_id]).df().rename(columns={"layer_index": "index"})
     return records(runs)[0], layers[LAYER_COLUMNS]
 
