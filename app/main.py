@@ -17,6 +17,7 @@ except ImportError:
 
 import streamlit as st  # noqa: E402
 
+from importer import store  # noqa: E402
 from importer.errors import InputError  # noqa: E402
 
 # Not "pages/": Streamlit would also list that folder as pages of its own, beside st.navigation.
@@ -35,6 +36,16 @@ page = st.navigation(
         st.Page(PAGES_DIR / "upload.py", title="Upload", url_path="upload", icon=":material/upload:"),
     ]
 )
+# Who is using the dashboard: the owner of what they upload and whose runs they may delete. Claimed, not
+# authenticated (docs/team-store.md); the store layer enforces the deletion rule for whoever is claimed.
+USER_KEY = "dashboard_user"
+if USER_KEY not in st.session_state:
+    st.session_state[USER_KEY] = store.current_user()
+with st.sidebar:
+    st.text_input("You are", key=USER_KEY, help="Owner of the runs you upload; you may delete only your own runs "
+                  "(admins: any). The name is taken on trust, as on the command line (LAYERJOULE_USER).")
+    st.caption(f"Store: `{store.describe()}`")
+
 try:
     page.run()
 except InputError as error:

@@ -200,8 +200,10 @@ for file in files:
 st.markdown("**The run**")
 name_col, owner_col, team_col, tags_col = st.columns(4)
 run_name = name_col.text_input("Run name", key="upload_name", placeholder="the bundle's folder or file name")
-owner = owner_col.text_input("Owner", value=store.current_user(), key="upload_owner",
-                             help="Who made the run (default: LAYERJOULE_USER, else the user the dashboard runs as)")
+owner = owner_col.text_input("Owner", value=st.session_state.get("dashboard_user") or store.current_user(),
+                             key="upload_owner",
+                             help="Who made the run (default: 'You are' in the sidebar: LAYERJOULE_USER, else the "
+                                  "user the dashboard runs as)")
 team = team_col.text_input("Team", placeholder="none", help="The team the run belongs to (default: LAYERJOULE_TEAM)",
                            **state.bind("team", "upload_team", default=store.current_team()))
 _publish_text("team", "upload_team")
