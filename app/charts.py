@@ -9,6 +9,10 @@ entry (UNRESOLVED) and a tooltip saying the value is indicative only; only measu
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
 import altair as alt
 import pandas as pd
 
@@ -22,6 +26,8 @@ UNRESOLVED_NOTE = (
     "indicative only, not a measurement: the power sensor updates too slowly to resolve this layer"
 )
 SIMULATED_SUFFIX = ": SIMULATED data, not a measurement"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 ROW_HEIGHT_PX = 18
 MIN_HEIGHT_PX = 120
@@ -78,9 +84,10 @@ def _records(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def _y(order: list[str], title: str = "layer (network order)", field: str = "layer") -> alt.Y:
+    """The label axis: its scale's domain fixes the order. Given once, on the layered chart: Altair validates
+    every label of every copy, which made most of a page's chart time with a hundred layers."""
     return alt.Y(
         f"{field}:N",
-        sort=order,
         scale=alt.Scale(domain=order),
         title=title,
         axis=alt.Axis(labelLimit=220, labelOverlap=False),
@@ -100,19 +107,22 @@ def _height(order: list[str]) -> int:
 
 
 def _bars_with_ci(
-    data: pd.DataFrame, y: alt.Y, quantity: str, axis_title: str, color, about: list[alt.Tooltip] | None = None
+    data: pd.DataFrame, y: alt.Y | None, quantity: str, axis_title: str, color,
+    about: list[alt.Tooltip] | None = None,
 ) -> tuple[alt.Chart, alt.Chart]:
     """Bars of `<quantity>_mean` and error bars from `<quantity>_low` to `<quantity>_high` (mean +- 95% CI).
 
-    about: the tooltips naming a bar (default: a layer's index, name and type).
+    y: the label axis (None: the layered chart holding them gives it). about: the tooltips naming a bar
+    (default: a layer's index, name and type).
     """
+    on_y = {} if y is None else {"y": y}
     if about is None:
         about = [alt.Tooltip("layer_index:Q", title="index"), alt.Tooltip("layer:N"), alt.Tooltip("type:N")]
     bars = (
         alt.Chart(data)
         .mark_bar()
         .encode(
-            y=y,
+            **on_y,
             x=alt.X(f"{quantity}_mean:Q", title=axis_title),
             color=color,
             tooltip=[
@@ -128,11 +138,24 @@ def _bars_with_ci(
     error_bars = (
         alt.Chart(data)
         .mark_errorbar(ticks=True, color="black")
-        .encode(y=y, x=alt.X(f"{quantity}_low:Q", title=axis_title), x2=f"{quantity}_high:Q")
+        .encode(**on_y, x=alt.X(f"{quantity}_low:Q", title=axis_title), x2=f"{quantity}_high:Q")
     )
     return bars, error_bars
 
 
+def _unchecked(build: Callable[P, R]) -> Callable[P, R]:
+    """Build a chart without Altair validating every object as it is made (most of a page's chart time): the
+    finished spec is still validated when Streamlit or the export converts it."""
+
+    @functools.wraps(build)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with alt.utils.schemapi.debug_mode(False):
+            return build(*args, **kwargs)
+
+    return wrapper
+
+
+@_unchecked
 def layer_energy_chart(
     stats: pd.DataFrame, rail: str | None = None, simulated: bool = False, order: str = "network"
 ) -> alt.LayerChart:
@@ -155,6 +178,7 @@ def layer_energy_chart(
     )
 
 
+@_unchecked
 def layer_time_chart(stats: pd.DataFrame, simulated: bool = False, order: str = "network") -> alt.LayerChart:
     """Time per layer (time_ms_mean, error bars of +- time_ms_ci95), layers in network order (order="network")
     or longest first (order="sorted").
@@ -171,10 +195,10 @@ def layer_time_chart(stats: pd.DataFrame, simulated: bool = False, order: str = 
     )
     y = _y(labels, order_title("layer", order, "time"))
     bars, error_bars = _bars_with_ci(
-        data, y, "time_ms", "time per layer (ms)", alt.value(MEASURED_COLOR), _tips(about)
+        data, None, "time_ms", "time per layer (ms)", alt.value(MEASURED_COLOR), _tips(about)
     )
     title = "Time per layer (ms, mean +- 95% CI)"
-    return alt.layer(bars, error_bars).properties(
+    return alt.layer(bars, error_bars).encode(y=y).properties(
         title=title + (SIMULATED_SUFFIX if simulated else ""), height=_fit_height(labels)
     )
 
@@ -350,12 +374,11 @@ def _energy_chart(
          "method", "share"],
     )
     unresolved_data = _records(unresolved, [*fields, "status", "energy_mj_mean", "note", "share"])
-    bars, error_bars = _bars_with_ci(measured_data, y, "energy_mj", axis_title, _status_color(), _tips(about))
+    bars, error_bars = _bars_with_ci(measured_data, None, "energy_mj", axis_title, _status_color(), _tips(about))
     unresolved_bars = (
         alt.Chart(unresolved_data)
         .mark_bar(fillOpacity=0.15, stroke=UNRESOLVED_COLOR, strokeDash=[4, 3], strokeWidth=1.5)
         .encode(
-            y=y,
             x=alt.X("energy_mj_mean:Q", title=axis_title),
             color=_status_color(),
             tooltip=[
@@ -366,7 +389,9 @@ def _energy_chart(
             ],
         )
     )
-    return alt.layer(bars, error_bars, unresolved_bars).properties(title=title, height=_fit_height(labels))
+    return alt.layer(bars, error_bars, unresolved_bars).encode(y=y).properties(
+        title=title, height=_fit_height(labels)
+    )
 
 
 def _group_about(by: str) -> list[tuple[str, str, str | None]]:
@@ -382,6 +407,7 @@ def _group_labels(frame: pd.DataFrame, by: str, value: str, order: str) -> list[
     return sorted_labels(frame, value, by)
 
 
+@_unchecked
 def group_energy_chart(
     groups: pd.DataFrame, by: str, rail: str, simulated: bool = False, order: str = "network"
 ) -> alt.LayerChart:
@@ -402,6 +428,7 @@ def group_energy_chart(
     )
 
 
+@_unchecked
 def group_time_chart(
     groups: pd.DataFrame, by: str, simulated: bool = False, order: str = "network"
 ) -> alt.LayerChart:
@@ -413,14 +440,15 @@ def group_time_chart(
                             "n_iterations", "share"])
     y = _y(labels, order_title(by, order, "time"), field=by)
     bars, error_bars = _bars_with_ci(
-        data, y, "time_ms", f"time per {by} (ms)", alt.value(MEASURED_COLOR), _tips(about)
+        data, None, "time_ms", f"time per {by} (ms)", alt.value(MEASURED_COLOR), _tips(about)
     )
     title = f"Time per {by} (ms, sum of layer means +- 95% CI)"
-    return alt.layer(bars, error_bars).properties(
+    return alt.layer(bars, error_bars).encode(y=y).properties(
         title=title + (SIMULATED_SUFFIX if simulated else ""), height=_fit_height(labels)
     )
 
 
+@_unchecked
 def type_share_chart(groups: pd.DataFrame, simulated: bool = False, types: list[str] | None = None) -> alt.Chart:
     """Each layer type's share of the time and (where measured) the energy per inference: one 100% stacked bar
     per quantity. groups: app.queries.layer_groups(..., by="type"). A type with an unresolved layer is faint."""
@@ -457,6 +485,7 @@ def type_share_chart(groups: pd.DataFrame, simulated: bool = False, types: list[
     )
 
 
+@_unchecked
 def phase_chart(phases: pd.DataFrame, rail: str | None = None, simulated: bool = False) -> alt.VConcatChart:
     """The poster's "setup + inference": one stacked bar of energy (when the rail has energy) and one of time,
     a segment per phase (setup, warmup, inference, idle). phases: app.tables.phase_table rows of one rail."""
@@ -494,6 +523,7 @@ def phase_chart(phases: pd.DataFrame, rail: str | None = None, simulated: bool =
     )
 
 
+@_unchecked
 def power_timeline_chart(
     power: pd.DataFrame,
     intervals: pd.DataFrame,
@@ -563,6 +593,8 @@ def power_timeline_chart(
 COMPARE_QUANTITIES = {"time": ("time_ms", "Time", "ms"), "energy": ("energy_mj", "Energy", "mJ")}
 SIMULATED_RUNS = "runs marked [SIMULATED]"
 BAR_GAP_PX = 6
+# Streamlit fits the whole chart (title, axis) into its height: room for them besides the bars.
+FRAME_PX = 80
 
 
 def _run_scale(run_labels: list[str]) -> alt.Scale:
@@ -578,7 +610,7 @@ def _status_marks(run_labels: list[str]) -> dict:
                                        legend=None),
         "strokeDash": alt.StrokeDash(
             "status:N", scale=alt.Scale(domain=STATUS_DOMAIN, range=[[1, 0], [4, 3]]),
-            legend=alt.Legend(title=None, orient="top", symbolType="square", symbolFillColor="#dddddd",
+            legend=alt.Legend(title=None, orient="right", symbolType="square", symbolFillColor="#dddddd",
                               symbolStrokeColor="#555555", symbolStrokeWidth=1.5, symbolSize=200),
         ),
         "stroke": alt.Stroke("run:N", scale=_run_scale(run_labels), legend=None),
@@ -596,7 +628,7 @@ def compare_chart(rows: pd.DataFrame, labels: dict[str, str], quantity: str = "e
     """
     value, word, unit = COMPARE_QUANTITIES[quantity]
     run_labels = list(labels.values())
-    order = list(dict.fromkeys(rows.sort_values("order", kind="stable")["key"]))
+    n_keys = rows["key"].nunique()
     data = rows[rows["present"]].assign(run=lambda f: f["run_id"].map(labels))
     if ratio_to is not None:
         data = data[data["run_id"] != ratio_to]
@@ -609,7 +641,8 @@ def compare_chart(rows: pd.DataFrame, labels: dict[str, str], quantity: str = "e
     data = data[data[value].notna()]
     n_runs = max(1, len(run_labels) - (ratio_to is not None))
     band_px = max(ROW_HEIGHT_PX, BAR_GAP_PX * n_runs + BAR_GAP_PX)
-    axis_title = f"{word.lower()}: run / baseline" if ratio_to is not None else f"{word.lower()} ({unit})"
+    axis_title = (f"{word.lower()}: run / baseline {labels[ratio_to]}" if ratio_to is not None
+                  else f"{word.lower()} ({unit})")
     tooltip = [alt.Tooltip("key:N", title=by), alt.Tooltip("run:N"),
                alt.Tooltip(f"{value}:Q", title=axis_title, format=".4f")]
     if ratio_to is None and by == "layer":
@@ -617,29 +650,31 @@ def compare_chart(rows: pd.DataFrame, labels: dict[str, str], quantity: str = "e
     if by == "module":
         tooltip.append(alt.Tooltip("n_layers:Q", title="layers"))
     encoding = {
-        "y": alt.Y("key:N", sort=order, scale=alt.Scale(domain=order), title=f"{by} (network order)",
+        # Sorted by a field, not by a list of keys: Streamlit validates every item of a list in the spec,
+        # which for a few hundred layers costs more than the rest of the page.
+        "y": alt.Y("key:N", sort=alt.EncodingSortField("order", op="min"), title=f"{by} (network order)",
                    axis=alt.Axis(labelLimit=220, labelOverlap=False)),
         "yOffset": alt.YOffset("run:N", scale=alt.Scale(domain=[r for r in run_labels if r != labels.get(ratio_to)])),
         "x": alt.X(f"{value}:Q", title=axis_title),
         "color": alt.Color("run:N", scale=_run_scale(run_labels),
-                           legend=alt.Legend(title="run", orient="top", columns=1, labelLimit=600)),
+                           legend=alt.Legend(title="run", orient="right", labelLimit=400)),
         "tooltip": tooltip,
     }
     if quantity == "energy":
         encoding.update(_status_marks(run_labels))
         tooltip.append(alt.Tooltip("note:N", title="unresolved"))
-    columns = ["key", "run", "status", "note", value, f"{value}_ci95", "n_layers"]
+    columns = ["key", "order", "run", "status", "note", value, f"{value}_ci95", "n_layers"]
     bars = alt.Chart(_records(data, columns)).mark_bar(strokeWidth=1).encode(**encoding)
     if ratio_to is None:
         title = f"{word} per {by} ({unit}), each run on its primary rail"
         layers = [bars]
     else:
-        title = f"{word} per {by} relative to the baseline {labels[ratio_to]} (run / baseline)"
+        title = f"{word} per {by}, run / baseline"  # short: the SIMULATED note must not be cut off
         layers = [bars, alt.Chart(pd.DataFrame({"one": [1.0]})).mark_rule(color="black").encode(x="one:Q")]
     if simulated is None:
         simulated = pd.Series([False] * len(run_labels))
     return alt.layer(*layers).properties(
-        title=simulated_title(title, simulated, SIMULATED_RUNS), height=max(MIN_HEIGHT_PX, band_px * len(order))
+        title=simulated_title(title, simulated, SIMULATED_RUNS), height=max(MIN_HEIGHT_PX, band_px * n_keys) + FRAME_PX
     )
 
 
@@ -649,6 +684,7 @@ EFFICIENCY_METRICS = {
     "gflops_per_s": "achieved GFLOP/s (FLOPs / time)",
     "gflop_per_j": "GFLOP/J (FLOPs / energy)",
 }
+EFFICIENCY_TITLES = {"gflops_per_s": "Achieved GFLOP/s per layer", "gflop_per_j": "GFLOP per joule per layer"}
 ROOF_COLOR = "#444444"
 
 
@@ -716,7 +752,7 @@ def efficiency_chart(rows: pd.DataFrame, labels: dict[str, str], metric: str = "
         )
     )
     layers = [chart_points]
-    title = f"Per layer: {EFFICIENCY_METRICS[metric]} against arithmetic intensity"
+    title = EFFICIENCY_TITLES[metric]
     if roofline is not None and metric == "gflops_per_s" and not points.empty:
         peak, bandwidth = roofline
         roof = roofline_frame(peak, bandwidth, float(points["arithmetic_intensity"].min()),

@@ -244,10 +244,10 @@ def setup_and_inference(phases: pd.DataFrame, iterations: int | None) -> dict[st
 
 COMPARE_BY = {"layer": "layer name", "module": "module"}
 COMPARE_TOTALS_COLUMNS = [
-    "run", "data", "network", "device", "engine", "mode", "owner", "team", "rail", "iterations",
-    "time_ms_per_inference", "energy_mj_per_inference", "time_ratio", "energy_ratio",
+    "run", "data", "time_ms_per_inference", "time_ratio", "energy_mj_per_inference", "energy_ratio",
     "setup_time_ms", "setup_energy_mj", "inference_time_ms", "inference_energy_mj",
-    "setup_plus_inference_time_ms", "setup_plus_inference_energy_mj", "run_id",
+    "setup_plus_inference_time_ms", "setup_plus_inference_energy_mj",
+    "network", "device", "engine", "mode", "owner", "team", "rail", "iterations", "run_id",
 ]
 
 
@@ -330,10 +330,10 @@ def compare_totals_table(totals: pd.DataFrame, labels: dict[str, str], run_ids: 
 MEMORY_BOUND = "memory"
 COMPUTE_BOUND = "compute"
 EFFICIENCY_COLUMNS = [
-    "run", "data", "device", "engine", "layer_index", "name", "type", "module", "flops", "traffic_bytes",
-    "arithmetic_intensity", "time_ms", "gflops_per_s", "energy_mj", "gflop_per_j", "resolved",
+    "run", "data", "device", "engine", "layer_index", "name", "type", "module", "arithmetic_intensity",
+    "gflops_per_s", "gflop_per_j", "time_ms", "energy_mj", "resolved", "flops", "traffic_bytes",
 ]
-ROOFLINE_COLUMNS = ["attainable_gflops_per_s", "bound", "roof_fraction"]
+ROOFLINE_COLUMNS = ["bound", "attainable_gflops_per_s", "roof_fraction"]  # shown after gflops_per_s
 ALL_NETWORKS = "all"  # the Efficiency page's network choice that offers the runs of every network
 
 
@@ -379,6 +379,8 @@ def efficiency_table(rows: pd.DataFrame, labels: dict[str, str], peak_gflops_per
             bound=left_of_ridge.map({True: MEMORY_BOUND, False: COMPUTE_BOUND}).where(intensity.notna()),
         )
         table["roof_fraction"] = table["gflops_per_s"] / table["attainable_gflops_per_s"]
+        at = EFFICIENCY_COLUMNS.index("gflops_per_s") + 1
+        table = table[EFFICIENCY_COLUMNS[:at] + ROOFLINE_COLUMNS + EFFICIENCY_COLUMNS[at:]]
     return table.reset_index(drop=True)
 
 

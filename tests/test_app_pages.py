@@ -201,12 +201,14 @@ def test_missing_store_reads_as_empty(empty_db):
     assert empty_db.exists()
 
 
-# Runs page
+# Runs list: the Overview page (tests/test_app_overview.py has the rest)
 
 
 def test_runs_page_lists_runs_and_marks_simulated(db):
     at = app_test().run()
     no_exception(at)
+    assert at.title[0].value == "Overview"
+    assert at.markdown[0].value == "**2 runs**"
     table = at.dataframe[0].value
     assert set(table["name"]) == {SIM_NAME, TIMING_NAME}
     data = dict(zip(table["name"], table["data"], strict=True))
@@ -220,6 +222,9 @@ def test_runs_page_without_simulated_runs_has_no_warning(db):
     at = app_test().run()
     no_exception(at)
     assert not at.warning
+    assert at.dataframe[0].value["name"].tolist() == [TIMING_NAME]
+    # Its only run is timing-only: listed, not plotted.
+    assert any("None of these runs has power data" in text for text in texts(at.info))
 
 
 def test_runs_page_empty_state(empty_db):
