@@ -70,6 +70,7 @@ bench: setup
 	$(PY) bench/runner_overhead.py
 	$(PY) bench/runner_annotations.py
 	$(PY) bench/runner_sampler.py
+	$(PY) bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) .venv36 .pytest_cache .ruff_cache
