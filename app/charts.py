@@ -138,7 +138,7 @@ def _bars_with_ci(
     error_bars = (
         alt.Chart(data)
         .mark_errorbar(ticks=True, color="black")
-        .encode(**on_y, x=alt.X(f"{quantity}_low:Q", title=axis_title), x2=f"{quantity}_high:Q")
+        .encode(**on_y, x=alt.X(f"{quantity}_low:Q", title=axis_title), x2=alt.X2(f"{quantity}_high"))
     )
     return bars, error_bars
 
@@ -195,12 +195,10 @@ def layer_time_chart(stats: pd.DataFrame, simulated: bool = False, order: str = 
     )
     y = _y(labels, order_title("layer", order, "time"))
     bars, error_bars = _bars_with_ci(
-        data, None, "time_ms", "time per layer (ms)", alt.value(MEASURED_COLOR), _tips(about)
+        data, None, "time_ms", "time per layer (ms)", alt.ColorValue(MEASURED_COLOR), _tips(about)
     )
     title = "Time per layer (ms, mean +- 95% CI)"
-    return alt.layer(bars, error_bars).encode(y=y).properties(
-        title=title + (SIMULATED_SUFFIX if simulated else ""), height=_fit_height(labels)
-    )
+    return _labelled_layers([bars, error_bars], y, title + (SIMULATED_SUFFIX if simulated else ""), labels)
 
 
 # --- overview page ---
@@ -300,7 +298,18 @@ def selected_run_id(event: object) -> str | None:
 ORDERS = ["network", "sorted"]
 PHASE_ORDER = ["setup", "warmup", "inference", "idle"]
 TIMELINE_WIDTH_PX = 720
-TYPE_SCHEME = "tableau20"
+# Tableau's 20 colours, the 10 strong ones first: neighbouring layer types (Concat, Convolution) get distinct hues.
+TYPE_COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+               "#bab0ac", "#a0cbe8", "#ffbe7d", "#ff9d9a", "#86bcb6", "#8cd17d", "#f1ce63", "#d4a6c8", "#fabfd2",
+               "#d7b5a6", "#79706e"]
+RAIL_SCHEME = "tableau10"
+PHASE_COLORS = ["#4c78a8", "#f58518", "#54a24b", "#bab0ac"]  # setup, warmup, inference, idle
+
+
+def _labelled_layers(layers: list[alt.Chart], y: alt.Y, title: str, labels: list[str]) -> alt.LayerChart:
+    """Layers sharing one label axis y; all in one constructor call (every .encode()/.properties() on a layered
+    chart deep-copies it)."""
+    return alt.layer(*layers, encoding=alt.SharedEncoding(y=y), title=title, height=_fit_height(labels))
 
 
 def _fit_height(labels: list[str]) -> alt.Step:
@@ -322,7 +331,7 @@ def sorted_labels(frame: pd.DataFrame, value: str, label: str) -> list[str]:
 
 def type_scale(types: list[str] | None) -> alt.Scale:
     """One colour per layer type; give the run's types so every chart of the page colours a type alike."""
-    return alt.Scale(domain=sorted(set(types)), scheme=TYPE_SCHEME) if types else alt.Scale(scheme=TYPE_SCHEME)
+    return alt.Scale(domain=sorted(set(types)), range=TYPE_COLORS) if types else alt.Scale(range=TYPE_COLORS)
 
 
 def _with_share(frame: pd.DataFrame, value: str) -> pd.DataFrame:
@@ -389,9 +398,7 @@ def _energy_chart(
             ],
         )
     )
-    return alt.layer(bars, error_bars, unresolved_bars).encode(y=y).properties(
-        title=title, height=_fit_height(labels)
-    )
+    return _labelled_layers([bars, error_bars, unresolved_bars], y, title, labels)
 
 
 def _group_about(by: str) -> list[tuple[str, str, str | None]]:
@@ -440,12 +447,10 @@ def group_time_chart(
                             "n_iterations", "share"])
     y = _y(labels, order_title(by, order, "time"), field=by)
     bars, error_bars = _bars_with_ci(
-        data, None, "time_ms", f"time per {by} (ms)", alt.value(MEASURED_COLOR), _tips(about)
+        data, None, "time_ms", f"time per {by} (ms)", alt.ColorValue(MEASURED_COLOR), _tips(about)
     )
     title = f"Time per {by} (ms, sum of layer means +- 95% CI)"
-    return alt.layer(bars, error_bars).encode(y=y).properties(
-        title=title + (SIMULATED_SUFFIX if simulated else ""), height=_fit_height(labels)
-    )
+    return _labelled_layers([bars, error_bars], y, title + (SIMULATED_SUFFIX if simulated else ""), labels)
 
 
 @_unchecked
@@ -507,7 +512,8 @@ def phase_chart(phases: pd.DataFrame, rail: str | None = None, simulated: bool =
             .mark_bar()
             .encode(
                 x=alt.X(f"{column}:Q", stack="zero", title=axis_title),
-                color=alt.Color("phase:N", scale=alt.Scale(domain=domain), sort=domain, title="phase"),
+                color=alt.Color("phase:N", scale=alt.Scale(domain=domain, range=PHASE_COLORS + TYPE_COLORS[4:]),
+                                sort=domain, title="phase"),
                 order=alt.Order("rank:Q"),
                 tooltip=[alt.Tooltip("phase:N"), alt.Tooltip("occurrences:Q"),
                          alt.Tooltip(f"{column}:Q", format=",.3f"), alt.Tooltip("share:Q", format=".1%")],
@@ -518,9 +524,8 @@ def phase_chart(phases: pd.DataFrame, rail: str | None = None, simulated: bool =
         raise ValueError("no phase figures: nothing to chart")
     title = ("Energy and time per phase: setup + inference" if len(bars) == 2
              else "Time per phase: setup + inference (no power data)")
-    return alt.vconcat(*bars).resolve_scale(x="independent").properties(
-        title=title + (SIMULATED_SUFFIX if simulated else "")
-    )
+    scales = alt.Resolve(scale=alt.ScaleResolveMap(x="independent"))
+    return alt.vconcat(*bars, resolve=scales, title=title + (SIMULATED_SUFFIX if simulated else ""))
 
 
 @_unchecked
@@ -550,23 +555,24 @@ def power_timeline_chart(
         base = alt.Chart(_records(power, ["rail", "t_s", "power_mw_min", "power_mw_max", "power_mw_mean",
                                           "n_samples"]))
         x = alt.X("t_s:Q", scale=x_scale, title=None if not intervals.empty else x_title)
-        color = alt.Color("rail:N", title="rail")
+        color = alt.Color("rail:N", scale=alt.Scale(scheme=RAIL_SCHEME),
+                          legend=alt.Legend(title="rail", symbolType="stroke", symbolOpacity=1, symbolStrokeWidth=2))
         band = base.mark_area(opacity=0.25, interpolate=interpolate, clip=True).encode(
-            x=x, y=alt.Y("power_mw_min:Q", title="power (mW)", stack=None), y2="power_mw_max:Q", color=color
+            x=x, y=alt.Y("power_mw_min:Q", title="power (mW)", stack=None), y2=alt.Y2("power_mw_max"), color=color
         )
         line = base.mark_line(interpolate=interpolate, clip=True, strokeWidth=1.2).encode(
             x=x, y=alt.Y("power_mw_mean:Q", title="power (mW)"), color=color
         )
         # Invisible points carry the tooltips (a line's tooltip would name only its first point).
         hover = base.mark_circle(opacity=0, size=40, clip=True).encode(
-            x=x, y="power_mw_mean:Q", color=color,
+            x=x, y=alt.Y("power_mw_mean:Q"), color=color,
             tooltip=[alt.Tooltip("rail:N"), alt.Tooltip("t_s:Q", title="t (s)", format=".6f"),
                      alt.Tooltip("power_mw_mean:Q", title="mean power (mW)", format=".1f"),
                      alt.Tooltip("power_mw_min:Q", title="min (mW)", format=".1f"),
                      alt.Tooltip("power_mw_max:Q", title="max (mW)", format=".1f"),
                      alt.Tooltip("n_samples:Q", title="samples")],
         )
-        parts.append(alt.layer(band, line, hover).properties(width=TIMELINE_WIDTH_PX, height=240))
+        parts.append(alt.layer(band, line, hover, width=TIMELINE_WIDTH_PX, height=240))
     if not intervals.empty:
         data = _records(intervals, ["t_start_s", "t_end_s", "duration_ms", "name", "type", "phase", "iteration",
                                     "n_layers"])
@@ -575,7 +581,7 @@ def power_timeline_chart(
             .mark_rect(clip=True)
             .encode(
                 x=alt.X("t_start_s:Q", scale=x_scale, title=x_title),
-                x2="t_end_s:Q",
+                x2=alt.X2("t_end_s"),
                 color=alt.Color("type:N", scale=type_scale(types), title="layer type"),
                 tooltip=[alt.Tooltip("name:N", title="layer"), alt.Tooltip("type:N"), alt.Tooltip("phase:N"),
                          alt.Tooltip("iteration:Q"), alt.Tooltip("duration_ms:Q", title="ms", format=".3f"),
@@ -584,8 +590,11 @@ def power_timeline_chart(
             )
             .properties(width=TIMELINE_WIDTH_PX, height=36)
         )
-    chart = parts[0] if len(parts) == 1 else alt.vconcat(*parts).resolve_scale(x="shared", color="independent")
-    return chart.properties(title=title + (SIMULATED_SUFFIX if simulated else ""))
+    title += SIMULATED_SUFFIX if simulated else ""
+    if len(parts) == 1:
+        return parts[0].properties(title=title)
+    scales = alt.Resolve(scale=alt.ScaleResolveMap(x="shared", color="independent"))
+    return alt.vconcat(*parts, resolve=scales, title=title)
 
 
 # --- compare page ---

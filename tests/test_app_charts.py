@@ -81,14 +81,14 @@ def test_unresolved_layers_look_different_and_have_their_legend_entry():
 
 def test_layers_in_network_order():
     spec = charts.layer_energy_chart(stats_frame()).to_dict()
-    for layer in spec["layer"]:
-        y = layer["encoding"]["y"]
-        assert y["field"] == "layer"
-        assert y["sort"] == ["conv1", "relu_conv1", "pool1"]
-        assert y["scale"]["domain"] == ["conv1", "relu_conv1", "pool1"]
+    # One label axis for all layers of the chart (bars, error bars, unresolved bars): its domain is the order.
+    y = spec["encoding"]["y"]
+    assert y["field"] == "layer"
+    assert y["scale"]["domain"] == ["conv1", "relu_conv1", "pool1"]
+    assert all("y" not in layer["encoding"] for layer in spec["layer"])
     time_spec = charts.layer_time_chart(stats_frame()).to_dict()
     assert [row["layer"] for row in layer_data(time_spec, 0)] == ["conv1", "relu_conv1", "pool1"]
-    assert time_spec["layer"][0]["encoding"]["y"]["sort"] == ["conv1", "relu_conv1", "pool1"]
+    assert time_spec["encoding"]["y"]["scale"]["domain"] == ["conv1", "relu_conv1", "pool1"]
 
 
 def test_all_resolved_leaves_unresolved_layer_empty():
@@ -153,4 +153,4 @@ def test_duplicate_layer_names_stay_apart():
     frame = stats_frame()
     frame.loc[frame["layer_index"] == 2, "name"] = "conv1"
     spec = charts.layer_time_chart(frame).to_dict()
-    assert spec["layer"][0]["encoding"]["y"]["sort"] == ["0: conv1", "relu_conv1", "2: conv1"]
+    assert spec["encoding"]["y"]["scale"]["domain"] == ["0: conv1", "relu_conv1", "2: conv1"]
