@@ -72,8 +72,7 @@ def bind(
     binding.invalid = []
     raw = _from_url(param, multi)
     if raw is None:
-        if default is not None and key not in st.session_state:
-            st.session_state[key] = default
+        _apply_default(key, default)
         return binding
     allowed = None if options is None else list(options)
     values = []
@@ -96,10 +95,16 @@ def bind(
     elif values:
         wanted = values[0]
     else:
+        _apply_default(key, default)  # nothing valid in the URL: as on a first visit
         return binding
     if st.session_state.get(key) != wanted:
         st.session_state[key] = wanted
     return binding
+
+
+def _apply_default(key: str, default: Any) -> None:
+    if default is not None and st.session_state.get(key) is None:
+        st.session_state[key] = default
 
 
 def publish(param: str, key: str, *, multi: bool = False) -> None:

@@ -50,19 +50,11 @@ def _bounded(kind: Callable[[str], float], low: float, high: float) -> Callable[
     return convert
 
 
-def _bind(param: str, key: str, default, **kwargs) -> state.Binding:
-    """state.bind, and the default also where the URL's value was not valid (bind then leaves the widget be)."""
-    binding = state.bind(param, key, default=default, **kwargs)
-    if st.session_state.get(key) is None:
-        st.session_state[key] = default
-    return binding
-
-
 def _segmented(container, label: str, options: dict[str, str], param: str, default: str) -> str:
     key = f"{param}_select"
     value = container.segmented_control(
         label, list(options), format_func=options.__getitem__, required=True,
-        **_bind(param, key, default, options=list(options)),
+        **state.bind(param, key, options=list(options), default=default),
     )
     state.publish(param, key)
     return value
@@ -105,7 +97,7 @@ rail = None
 if len(rail_names) > 1:
     rail_key = f"rail_select:{run_id}"  # one per run: the rails differ between runs
     default_rail = run["primary_rail"] if run["primary_rail"] in rail_names else rail_names[0]
-    rail = st.selectbox("Rail", rail_names, **_bind("rail", rail_key, default_rail, options=rail_names))
+    rail = st.selectbox("Rail", rail_names, **state.bind("rail", rail_key, options=rail_names, default=default_rail))
     state.publish("rail", rail_key)
 else:
     if "rail" in st.query_params:
@@ -255,7 +247,7 @@ else:
         key = f"iteration_input:{run_id}"
         iteration = int(where_col.number_input(
             "Inference iteration", min_value=0, max_value=last, step=1,
-            **_bind("iteration", key, 0, convert=_bounded(int, 0, last)),
+            **state.bind("iteration", key, convert=_bounded(int, 0, last), default=0),
         ))
         state.publish("iteration", key)
         where = f"inference iteration {iteration}"
@@ -266,12 +258,12 @@ else:
         from_key, to_key = f"t_from_input:{run_id}", f"t_to_input:{run_id}"
         from_s = where_col.number_input(
             "From (s since run start)", min_value=0.0, max_value=duration_s, step=0.001, format="%.6f",
-            **_bind("t_from", from_key, 0.0, convert=_bounded(float, 0.0, duration_s)),
+            **state.bind("t_from", from_key, convert=_bounded(float, 0.0, duration_s), default=0.0),
         )
         state.publish("t_from", from_key)
         to_s = where_col.number_input(
             "To (s since run start)", min_value=0.0, max_value=duration_s, step=0.001, format="%.6f",
-            **_bind("t_to", to_key, duration_s, convert=_bounded(float, 0.0, duration_s)),
+            **state.bind("t_to", to_key, convert=_bounded(float, 0.0, duration_s), default=duration_s),
         )
         state.publish("t_to", to_key)
         where = f"{from_s:.6g} s to {to_s:.6g} s"
