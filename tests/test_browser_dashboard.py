@@ -54,6 +54,12 @@ def test_a_shared_url_restores_the_view(app_url, browser_page):
     open_page(page, f"{url}/?network=alexnet")
     page.get_by_text("1 of 4 runs").wait_for()
 
+    # A run per module, largest first, its power timeline on iteration 3.
+    open_page(page, f"{url}/run?run={ids['squeezenet_v1.1-network']}&group=module&order=sorted&iteration=3")
+    page.get_by_text("A module's figures are the sums of its layers' means").wait_for()
+    assert page.locator("input[aria-label=\"Inference iteration\"]").input_value() == "3"
+    screenshot(page, "run-by-module")
+
     # Compare with two runs aligned by module, the second one as the baseline.
     first, second = ids["squeezenet_v1.1-network"], ids["squeezenet_v1.1-layerloop"]
     open_page(page, f"{url}/compare?run={first}&run={second}&by=module&baseline={second}")
