@@ -46,6 +46,9 @@ with st.sidebar:
                   "(admins: any). The name is taken on trust, as on the command line (LAYERJOULE_USER).")
     st.caption(f"Store: `{store.describe()}`")
 
+if "flash" in st.session_state:  # a message from the previous page (e.g. a deleted run), shown once
+    st.toast(st.session_state.pop("flash"))
+
 try:
     page.run()
 except InputError as error:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from importer import store
 from importer.report import LAYER_STATS_SQL
 from importer.store import connect, resolve_db_path
 
@@ -152,6 +153,25 @@ def _plain(value: Any) -> Any:
 
 
 # --- run page ---
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def _may_delete(db_path: str, run_id: str, user: str) -> bool:
+    with connect(db_path, read_only=True) as con:
+        return store.can_delete(con, run_id, user)
+
+
+def may_delete(run_id: str, user: str, db: str | os.PathLike | None = None) -> bool:
+    """Whether `user` may delete the run (their own, or any as an admin): the store's rule, asked in advance."""
+    return _may_delete(_db_key(db), run_id, user)
+
+
+def delete_run(run_id: str, user: str, db: str | os.PathLike | None = None) -> None:
+    """Delete a run as `user`: the one write the dashboard makes besides uploads. The store enforces who may
+    (importer.store.delete_runs raises InputError otherwise); the caches are cleared so every page forgets it."""
+    with connect(_db_key(db)) as con:
+        store.delete_run(con, run_id, user)
+    st.cache_data.clear()
+
 
 # Per-layer statistics of one rail summed per module (fire, inception, res blocks; a layer without a module is a
 # group of its own) or per layer type. A sum is only given when every layer has its figure, a group is resolved

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from app import charts, export, queries, state, tables
+from importer.errors import InputError
 
 RUN_KEY = "run_select"
 SIMULATED_WARNING = "Simulated data: not a measurement"
@@ -334,3 +335,21 @@ with st.expander("Manifest, sources, alignments and rails"):
     else:
         st.caption("No manifest stored.")
     st.caption(f"Run id `{run_id}`; imported {run.get('imported_utc')}.")
+
+# Deleting: only the owner or an admin (importer.store enforces it; the page only says so in advance).
+user = st.session_state.get("dashboard_user") or ""
+with st.expander("Delete this run"):
+    if not queries.may_delete(run_id, user):
+        st.caption(f"Only its owner ({run['owner'] or 'nobody'}) or an admin may delete this run; you are "
+                   f"{user or 'nobody'} ('You are' in the sidebar).")
+    else:
+        confirmed = st.checkbox(f"Delete {run['name']} and all its data from the store", key=f"delete_confirm:{run_id}")
+        if st.button("Delete run", type="primary", disabled=not confirmed, key=f"delete_button:{run_id}"):
+            try:
+                queries.delete_run(run_id, user)
+            except InputError as error:
+                st.error(str(error))
+            else:
+                st.session_state["flash"] = f"Deleted {run['name']} ({run_id})."
+                st.query_params.clear()
+                st.switch_page("views/overview.py")
