@@ -1,7 +1,6 @@
 """The store layer without a server: team store URLs, the DuckLake dialect of the migrations, owners and teams,
 and the deletion and admin rules on a DuckDB file (the same functions guard the team store: test_team_store.py)."""
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -58,7 +57,7 @@ def test_the_environment_names_the_store_the_user_and_the_team(tmp_path, monkeyp
 
 
 def test_the_extensions_load_from_their_packages_and_never_download():
-    for name in ("ducklake", "postgres_scanner"):
+    for name in ("ducklake", "postgres_scanner", "httpfs"):  # httpfs: data on S3-compatible storage
         path = store.extension_file(name)
         assert path.is_file() and path.name == f"{name}.duckdb_extension"
         assert f"v{duckdb.__version__}" in path.parts
@@ -67,13 +66,6 @@ def test_the_extensions_load_from_their_packages_and_never_download():
     loaded = dict(con.execute("SELECT extension_name, loaded FROM duckdb_extensions()").fetchall())
     assert loaded["ducklake"] is True
     assert con.execute("SELECT current_setting('autoinstall_known_extensions')").fetchone()[0] is False
-
-
-@pytest.mark.skipif(importlib.util.find_spec("duckdb_extension_httpfs") is not None, reason="httpfs is installed")
-def test_an_object_storage_data_path_without_httpfs_says_which_package_is_missing(capsys):
-    url = "ducklake:postgres:host=127.0.0.1 port=1 dbname=lj data_path=s3://bucket/lake"
-    assert main(["runs", "--db", url]) == 2
-    assert "duckdb-extension-httpfs==" in capsys.readouterr().err
 
 
 def test_the_ducklake_dialect_drops_only_the_keys_and_quotes_boolean_defaults():
