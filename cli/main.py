@@ -132,6 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--run", dest="run_ids", action="append", metavar="RUN_ID",
                      help="a run to copy; repeat for several (default: every run)")
     sub.add_argument("--json", action="store_true", help="print a JSON list of {run_id, name, status}")
+    sub = db_command("s3-secret", cmd_db_s3_secret, "Keep S3 credentials on this machine for team stores whose "
+                                                     "data_path is s3://... (a DuckDB persistent secret of your user).",
+                     with_db=False)
+    sub.add_argument("--name", default="layerjoule_s3", help="the secret's name (default: layerjoule_s3)")
+    sub.add_argument("--region", help="the bucket's region, e.g. eu-west-1")
+    sub.add_argument("--endpoint", help="HOST:PORT of an S3-compatible server (MinIO, Ceph...); default: AWS")
+    sub.add_argument("--path-style", action="store_true", help="path-style URLs (most S3-compatible servers)")
+    sub.add_argument("--no-ssl", action="store_true", help="plain HTTP to the endpoint (a server on a trusted LAN)")
+    sub.add_argument("--scope", help="use these credentials only for URLs under this prefix, e.g. s3://team-lake")
     sub = db_command("admin", cmd_db_admin, "List, add or remove the store's admins (who may delete any run).")
     sub.add_argument("action", choices=["list", "add", "remove"])
     sub.add_argument("users", nargs="*", metavar="USER")
@@ -335,6 +344,22 @@ def cmd_db_copy(args) -> int:
     else:
         for r in results:
             print(f"{r['status']:16} {r['run_id']}  {r['name']}")
+    return 0
+
+
+def cmd_db_s3_secret(args) -> int:
+    import os
+
+    from importer import store
+    from importer.errors import InputError
+
+    # From the environment, as AWS's own tools take them: never on a command line that `ps` and shell history show.
+    key_id, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if not key_id or not secret:
+        raise InputError("db s3-secret: expected the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    path = store.save_s3_secret(args.name, key_id, secret, region=args.region, endpoint=args.endpoint,
+                                path_style=args.path_style, use_ssl=not args.no_ssl, scope=args.scope)
+    print(f"saved S3 secret {args.name} in {path}")
     return 0
 
 
