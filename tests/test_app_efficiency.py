@@ -7,21 +7,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from test_app_compare import make_timing_only
-from test_app_overview import (
-    ALEXNET,
-    GOOGLENET,
-    SQUEEZE_LOOP,
-    SQUEEZE_NET,
-    app_test,
-    chart_rows,
-    no_exception,
-    run_ids_by_name,
-    texts,
-    vega_charts,
-)
+from test_app_overview import ALEXNET, GOOGLENET, SQUEEZE_LOOP, SQUEEZE_NET
 
 from app import charts, queries, tables
 from importer.store import connect
+
+from apptest import app_test, chart_rows, no_exception, run_ids_by_name, texts, vega_charts
 
 # Pure: four layers of run A (measured) and one of run B (simulated).
 

@@ -20,6 +20,9 @@ from streamlit.testing.v1 import AppTest
 from app import charts, queries, tables
 from importer.store import connect
 
+import apptest
+from apptest import no_exception, texts
+
 APP_MAIN = Path(__file__).resolve().parent.parent / "app" / "main.py"
 TIMEOUT_S = 60
 
@@ -54,19 +57,7 @@ def layerloop_run(sample_store) -> str:
 
 
 def open_page(params: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP_MAIN, default_timeout=TIMEOUT_S)
-    at.switch_page("views/run.py")
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def no_exception(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def texts(elements) -> list[str]:
-    return [element.value for element in elements]
+    return apptest.open_page("views/run.py", params)
 
 
 def chart_specs(at: AppTest) -> dict[str, dict]:
