@@ -66,6 +66,7 @@ proto: setup
 
 bench: setup
 	$(PY) bench/attribution.py
+	$(PY) bench/scale.py
 	$(PY) bench/model_cost.py
 	$(PY) bench/runner_overhead.py
 	$(PY) bench/runner_annotations.py

@@ -377,7 +377,7 @@ def cmd_db_admin(args) -> int:
 
 
 def cmd_app(args) -> int:
-    from importer import store
+    from importer import limits, store
 
     target = store.resolve_db_path(args.db)
     target = target.resolve() if isinstance(target, Path) else target
@@ -388,7 +388,9 @@ def cmd_app(args) -> int:
     print(f"layerjoule dashboard on http://localhost:{args.port} (store: {store.describe(target)})", file=sys.stderr)
     command = [sys.executable, "-m", "streamlit", "run", str(app_file), "--server.headless", "true",
                "--server.port", str(args.port), "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
+               "--server.fileWatcherType", "none",
+               # The upload limit the Upload page states (LAYERJOULE_MAX_UPLOAD_MB, docs/limits.md).
+               "--server.maxUploadSize", str(limits.max_upload_mb())]
     return subprocess.call(command, env=env)
 
 

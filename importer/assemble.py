@@ -13,8 +13,11 @@ source (rail logs, Streamline reports, a capture beside a bundle) is moved onto 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +27,7 @@ import pandas as pd
 from importer.errors import InputError
 from importer.readers.bundle import Bundle, PowerSource, Rail, is_bundle, read_bundle
 from importer.readers.common import SourceData
+from importer.readers.text_tables import head_text
 
 SYNC_PATTERN = re.compile(r"^layerjoule-sync monotonic_ns=(-?[0-9]+)$")  # runner/streamline.py writes it
 ITERATION_MARKER = re.compile(r"^iteration (\d+)$")
@@ -91,10 +95,32 @@ def split_kind(argument: str) -> tuple[str | None, Path]:
 
 
 def detect_kind(path: Path) -> str:
-    from importer.readers.streamline_capture import is_capture
+    with _os_errors_as_input_errors(path):
+        return _detect_kind(path)
 
+
+@contextlib.contextmanager
+def _os_errors_as_input_errors(path: Path) -> Iterator[None]:
+    """A file the system cannot give (no permission, an I/O error, a name it refuses) is bad input too."""
+    try:
+        yield
+    except OSError as error:
+        where = error.filename if isinstance(error.filename, str) else str(path)
+        raise InputError(f"cannot be read ({error.strerror or error}); expected a readable file", path=where) from None
+
+
+def _regular(path: Path) -> None:
     if not path.exists():
         raise InputError("no such file or folder", path=str(path))
+    if not path.is_file() and not path.is_dir():  # a pipe or a device could block reading forever
+        raise InputError("is neither a file nor a folder (a pipe or a device?); expected a file or a folder",
+                         path=str(path))
+
+
+def _detect_kind(path: Path) -> str:
+    from importer.readers.streamline_capture import is_capture
+
+    _regular(path)
     if is_bundle(path):
         return "bundle"
     if is_capture(path):
@@ -102,8 +128,10 @@ def detect_kind(path: Path) -> str:
     if path.is_dir():
         raise InputError("a folder that is neither a run bundle (manifest.json) nor a Streamline capture "
                          "(captured.xml)", path=str(path))
-    with open(path, "rb") as f:
-        head = f.read(8192).decode("utf-8", errors="replace")
+    if zipfile.is_zipfile(path) or _is_tar(path):
+        raise InputError("an archive that holds neither a run bundle (manifest.json) nor a Streamline capture "
+                         "(captured.xml); expected a zip of one of them (tar archives are not read)", path=str(path))
+    head = head_text(path)
     lines = [line for line in head.splitlines() if line.strip()]
     first = lines[0].lower() if lines else ""
     if any(line.startswith("Time,") and ",Watts," in line for line in lines[:5]):
@@ -123,9 +151,17 @@ def detect_kind(path: Path) -> str:
                      f"{', '.join(KINDS)})", path=str(path))
 
 
+def _is_tar(path: Path) -> bool:
+    return path.name.lower().endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz"))
+
+
 def read_one(kind: str, path: Path, options: ImportOptions) -> Bundle | SourceData:
-    if not path.exists():
-        raise InputError("no such file or folder", path=str(path))
+    with _os_errors_as_input_errors(path):
+        return _read_one(kind, path, options)
+
+
+def _read_one(kind: str, path: Path, options: ImportOptions) -> Bundle | SourceData:
+    _regular(path)
     if kind == "bundle":
         return read_bundle(path)
     if kind == "streamline-capture":
@@ -322,7 +358,8 @@ def run_from_capture(capture: SourceData, options: ImportOptions) -> RunSources:
             "t_start_ns": intervals["t_start_ns"].to_numpy(np.int64),
             "t_end_ns": intervals["t_end_ns"].to_numpy(np.int64)}),
         layers=pd.DataFrame({"layer_index": range(len(order)), "name": order,
-                             "type": [layer_types.get(i) or "unknown" for i in range(len(order))]}),
+                             "type": [layer_types.get(i) if isinstance(layer_types.get(i), str) and layer_types.get(i)
+                                      else "unknown" for i in range(len(order))]}),
         rails=[], samples=pd.DataFrame({"rail": pd.Series(dtype=object), "t_ns": pd.Series(dtype="int64"),
                                         "power_mw": pd.Series(dtype=float), "voltage_mv": pd.Series(dtype=float),
                                         "current_ma": pd.Series(dtype=float)}),
@@ -345,7 +382,7 @@ def _capture_intervals(capture: SourceData) -> pd.DataFrame:
     annotations = capture.annotations
     if annotations is not None and len(annotations):
         rows = annotations[annotations["text"].astype(str).str.len() > 0]
-        parts = rows["text"].astype(str).str.extract(POINT_MARKER.pattern)
+        parts = _point_markers(rows["text"])
         return pd.DataFrame({"t_start_ns": rows["t_start_ns"].to_numpy(np.int64),
                              "t_end_ns": rows["t_end_ns"].to_numpy(np.int64),
                              "text": parts["name"].fillna(rows["text"].astype(str)).to_numpy(),
@@ -354,12 +391,19 @@ def _capture_intervals(capture: SourceData) -> pd.DataFrame:
     if markers is None or not len(markers):
         return pd.DataFrame(columns=["t_start_ns", "t_end_ns", "text", "type"])
     markers = markers.sort_values("t_ns")
-    parts = markers["text"].astype(str).str.extract(POINT_MARKER.pattern)
+    parts = _point_markers(markers["text"])
     t = markers["t_ns"].to_numpy(np.int64)
     ends = np.append(t[1:], t[-1])  # a point marker lasts until the next marker
     keep = parts["name"].notna().to_numpy()
     return pd.DataFrame({"t_start_ns": t[keep], "t_end_ns": ends[keep], "text": parts["name"][keep].to_numpy(),
                          "type": parts["type"][keep].to_numpy()})
+
+
+def _point_markers(texts: pd.Series) -> pd.DataFrame:
+    """(name, type) of texts `name___type`; texts longer than 256 characters are no layer's name (and the lazy
+    pattern would backtrack quadratically on them)."""
+    texts = texts.astype(str)
+    return texts.where(texts.str.len() <= 256, "").str.extract(POINT_MARKER.pattern)
 
 
 def _iterations(capture: SourceData, intervals: pd.DataFrame) -> np.ndarray:

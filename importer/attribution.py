@@ -15,12 +15,16 @@ Everything is vectorised: a cumulative integral at the samples, then np.searchso
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import sparse, stats
 
 NS_PER_MS = 1e6
 MW_NS_PER_MJ = 1e9  # 1 mJ = 1 mW x 1 s = 1e9 mW x ns
@@ -44,23 +48,41 @@ class RailSignal:
             return float(self.update_interval_ns)
         return float(np.median(np.diff(self.t_ns))) if len(self.t_ns) > 1 else np.inf
 
+    # Computed once per rail and reused by every estimator (a long trace has millions of samples).
+    @functools.cached_property
+    def integral(self) -> tuple[np.ndarray, np.ndarray]:
+        """(breaks, cumulative energy in mW x ns at each break) of the step or linear reading of the samples."""
+        t = np.asarray(self.t_ns, dtype=np.int64)  # no copy when it already is int64
+        p = np.asarray(self.power_mw, dtype=np.float64)
+        if self.update_interval_ns:
+            breaks = np.concatenate([[t[0] - self.update_interval_ns], t])
+            return breaks, _cumulative_step(breaks, p)
+        return t, _cumulative_linear(t, p)
+
+    @functools.cached_property
+    def windows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every sensor window (a, b] and its value; see sensor_windows."""
+        interval_ns = self.update_interval_ns
+        t, p = self.t_ns, self.power_mw
+        repeat = np.zeros(len(t), dtype=bool)
+        repeat[1:] = (p[1:] == p[:-1]) & (np.diff(t) < 0.9 * interval_ns)
+        if not repeat.any():  # the usual case: views, no copies of millions of samples
+            return t - interval_ns, t, p
+        return t[~repeat] - interval_ns, t[~repeat], p[~repeat]
+
 
 def energy_between_mj(signal: RailSignal, start_ns: np.ndarray, end_ns: np.ndarray) -> np.ndarray:
     """Energy (mJ) of the rail over each interval [start, end]; NaN where the samples do not cover it."""
     start_ns = np.asarray(start_ns, dtype=np.int64)
     end_ns = np.asarray(end_ns, dtype=np.int64)
-    t = signal.t_ns.astype(np.int64)
-    p = signal.power_mw.astype(np.float64)
-    if len(t) == 0 or (not signal.update_interval_ns and len(t) < 2):
+    if len(signal.t_ns) == 0 or (not signal.update_interval_ns and len(signal.t_ns) < 2):
         return np.full(start_ns.shape, np.nan)
+    breaks, cumulative = signal.integral
+    p = np.asarray(signal.power_mw, dtype=np.float64)
     if signal.update_interval_ns:
-        breaks = np.concatenate([[t[0] - signal.update_interval_ns], t])
-        cumulative = _cumulative_step(breaks, p)
         energy = _step_at(breaks, p, cumulative, end_ns) - _step_at(breaks, p, cumulative, start_ns)
     else:
-        breaks = t
-        cumulative = _cumulative_linear(t, p)
-        energy = _linear_at(t, p, cumulative, end_ns) - _linear_at(t, p, cumulative, start_ns)
+        energy = _linear_at(breaks, p, cumulative, end_ns) - _linear_at(breaks, p, cumulative, start_ns)
     covered = (start_ns >= breaks[0]) & (end_ns <= breaks[-1])
     return np.where(covered, energy / MW_NS_PER_MJ, np.nan)
 
@@ -105,6 +127,32 @@ def _linear_at(t: np.ndarray, p: np.ndarray, cumulative: np.ndarray, at_ns: np.n
     dt = (at_ns - t[k]).astype(np.float64)
     slope = (p[k + 1] - p[k]) / (t[k + 1] - t[k]).astype(np.float64)
     return cumulative[k] + dt * (p[k] + 0.5 * slope * dt)
+
+
+@functools.cache
+def _openblas_libraries() -> tuple:
+    """The OpenBLAS libraries numpy and scipy loaded (Linux; none found elsewhere)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line and ".so" in line})
+        libraries = tuple(ctypes.CDLL(path) for path in paths)
+        return tuple(lib for lib in libraries if hasattr(lib, "openblas_set_num_threads_local"))
+    except OSError:
+        return ()
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run BLAS/LAPACK on one thread here. The matrices of attribution are small (k x k, k = layers + 1), and
+    OpenBLAS threads spin while they wait: on a busy 2-core machine a 230 x 230 eigh took 0.35 s with two
+    threads and 0.02 s with one. The setting is per calling thread and restored afterwards."""
+    libraries = _openblas_libraries()
+    previous = [lib.openblas_set_num_threads_local(1) for lib in libraries]
+    try:
+        yield
+    finally:
+        for lib, count in zip(libraries, previous, strict=True):
+            lib.openblas_set_num_threads_local(count)
 
 
 def ci95_half_width(std: pd.Series, n: pd.Series) -> pd.Series:
@@ -243,6 +291,7 @@ METHOD_STATISTICAL = "statistical"
 RESOLVED_CI_FRACTION = 0.2  # a statistical estimate is resolved when its 95% half-width is <= 20% of it
 ILL_POSED_CONDITION = 1e6  # above this condition number the overlap matrix cannot separate the layers
 BOOTSTRAP_REPLICATES = 200
+MAX_BOOTSTRAP_BLOCKS = 200  # a longer run resamples runs of consecutive iterations
 
 
 @dataclass
@@ -260,42 +309,131 @@ class StatisticalEstimate:
 def sensor_windows(signal: RailSignal, start_ns: int, end_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The sensor windows (t - U, t] that lie inside [start, end], with their values. A read that repeats the
     previous value sooner than one update interval later is the same window read twice: it is dropped."""
-    interval_ns = signal.update_interval_ns
-    t, p = signal.t_ns, signal.power_mw
-    repeat = np.zeros(len(t), dtype=bool)
-    repeat[1:] = (p[1:] == p[:-1]) & (np.diff(t) < 0.9 * interval_ns)
-    keep = ~repeat & (t - interval_ns >= start_ns) & (t <= end_ns)
-    return t[keep] - interval_ns, t[keep], p[keep]
+    a, b, values = signal.windows
+    first = np.searchsorted(a, start_ns, side="left")
+    last = np.searchsorted(b, end_ns, side="right")
+    return a[first:last], b[first:last], values[first:last]
+
+
+def overlap_matrix(layer_events: pd.DataFrame, layer_ids: np.ndarray, a_ns: np.ndarray,
+                   b_ns: np.ndarray) -> sparse.csr_matrix:
+    """(windows x layers), sparse: how long each layer ran inside each window (a, b], summed over its intervals.
+    Windows are sorted (a and b increasing); each interval meets the few windows found by searchsorted."""
+    starts = layer_events["t_start_ns"].to_numpy(np.int64)
+    ends = layer_events["t_end_ns"].to_numpy(np.int64)
+    columns = np.searchsorted(layer_ids, layer_events["layer_index"].to_numpy()).astype(np.int32)
+    first = np.searchsorted(b_ns, starts, side="right")  # the first window that ends after the interval starts
+    stop = np.searchsorted(a_ns, ends, side="left")  # windows from here on start at or after the interval's end
+    count = np.maximum(stop - first, 0)
+    # One entry per (interval, window) met, with 32-bit indices (millions of entries: memory traffic is the cost).
+    # Every entry is positive except those of zero-length intervals, which add zeros: harmless.
+    index = np.int32 if len(a_ns) < 2**31 and len(starts) < 2**31 else np.int64
+    interval = np.repeat(np.arange(len(starts), dtype=index), count)
+    window = np.repeat((first - np.cumsum(count) + count).astype(index), count)
+    window += np.arange(len(window), dtype=index)
+    values = (np.minimum(b_ns[window], ends[interval]) - np.maximum(a_ns[window], starts[interval])).astype(np.float64)
+    shape = (len(a_ns), len(layer_ids))
+    if len(window) and (np.diff(window) >= 0).all():
+        # Intervals in time order (the usual case): the entries are already grouped by window, so the CSR arrays
+        # are at hand without a sort (a window meeting two intervals of one layer holds two entries; products add).
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(window, minlength=len(a_ns)))])
+        return sparse.csr_matrix((values, columns[interval], indptr), shape=shape)
+    return sparse.csr_matrix((values, (window, columns[interval])), shape=shape)
 
 
 def overlap_ns(layer_events: pd.DataFrame, layer_ids: np.ndarray, a_ns: np.ndarray, b_ns: np.ndarray) -> np.ndarray:
-    """(windows x layers): how long each layer ran inside each window [a, b], summed over its intervals."""
-    out = np.zeros((len(a_ns), len(layer_ids)))
-    for column, layer in enumerate(layer_ids):  # a loop over layers; searchsorted does the windows
-        rows = layer_events[layer_events["layer_index"] == layer]
-        starts = rows["t_start_ns"].to_numpy(np.int64)
-        ends = rows["t_end_ns"].to_numpy(np.int64)
-        order = np.argsort(starts)
-        starts, ends = starts[order], ends[order]
-        cumulative = np.concatenate([[0], np.cumsum(ends - starts)])
-        out[:, column] = (_time_covered(starts, ends, cumulative, b_ns)
-                          - _time_covered(starts, ends, cumulative, a_ns))
+    """overlap_matrix as a dense array."""
+    return overlap_matrix(layer_events, layer_ids, a_ns, b_ns).toarray()
+
+
+def _least_squares_form(gram: np.ndarray, moment: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(A, b) with ||A x - b||^2 = x'Gx - 2 h'x + constant, A square: NNLS on the normal equations G = X'X,
+    h = X'y gives the same x as NNLS on X and y, at k x k instead of windows x k. Also cond(X) = sqrt(cond(G))."""
+    eigenvalues, vectors = np.linalg.eigh(gram)
+    largest = max(float(eigenvalues[-1]), 0.0)
+    kept = eigenvalues > largest * 1e-15
+    root = np.sqrt(eigenvalues[kept])
+    condition = np.sqrt(largest / eigenvalues[0]) if eigenvalues[0] > 0 else np.inf
+    a = root[:, None] * vectors[:, kept].T
+    b = (vectors[:, kept].T @ moment) / root
+    return a, b, float(condition)
+
+
+def _nnls_normal(gram: np.ndarray, moment: np.ndarray) -> np.ndarray:
+    from scipy.optimize import nnls
+
+    a, b, _ = _least_squares_form(gram, moment)
+    return nnls(a, b, maxiter=50 * gram.shape[0])[0] if len(b) else np.zeros(gram.shape[0])
+
+
+def _nnls_batch(grams: np.ndarray, moments: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """NNLS of many similar problems (bootstrap replicates): first the unconstrained solve on `active`, the full
+    data's positive set, kept where the optimality (KKT) conditions hold, which makes it the exact NNLS answer;
+    the few others by NNLS."""
+    out = np.zeros(moments.shape)
+    fine = np.zeros(len(moments), dtype=bool)
+    if active.any():
+        try:
+            sub = np.linalg.solve(grams[:, active][:, :, active], moments[:, active, None])[..., 0]
+            out[:, active] = sub
+            gradient = moments - np.einsum("rij,rj->ri", grams, out)
+            scale = np.abs(moments).max(axis=1, keepdims=True) + 1e-300
+            fine = (sub > 0).all(axis=1) & (gradient[:, ~active] <= 1e-9 * scale).all(axis=1)
+        except np.linalg.LinAlgError:
+            pass
+    for r in np.flatnonzero(~fine):
+        out[r] = _nnls_normal(grams[r], moments[r])
     return out
 
 
-def _time_covered(starts: np.ndarray, ends: np.ndarray, cumulative: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
-    """Total time of the (sorted, disjoint) intervals before each t."""
-    j = np.searchsorted(starts, t_ns, side="right")  # intervals started by t
-    still_running = np.where(j > 0, np.maximum(ends[np.maximum(j - 1, 0)] - t_ns, 0), 0)
-    return cumulative[j] - still_running
+@dataclass
+class _Design:
+    """What the estimate needs of the windows and the layer intervals, whatever the rail's values: the design
+    matrix [fractions | gap] (each layer's share of each window, and the share of no layer), the bootstrap
+    blocks as runs of windows (`bounds`), and each block's Gram matrix."""
+
+    a_ns: np.ndarray
+    b_ns: np.ndarray
+    interval_ns: int
+    fractions: sparse.csr_matrix
+    gap: np.ndarray
+    bounds: np.ndarray
+    grams: np.ndarray
+
+    @classmethod
+    def of(cls, events: pd.DataFrame, layer_ids: np.ndarray, a_ns: np.ndarray, b_ns: np.ndarray,
+           interval_ns: int) -> _Design:
+        fractions = overlap_matrix(events, layer_ids, a_ns, b_ns) / float(interval_ns)
+        gap = np.clip(1.0 - np.asarray(fractions.sum(axis=1)).ravel(), 0.0, None)
+        # Bootstrap blocks: each window belongs to the iteration its middle falls in (windows before the first
+        # iteration form their own block); a long run merges consecutive iterations into MAX_BOOTSTRAP_BLOCKS.
+        iteration_starts = np.sort(events.groupby("iteration")["t_start_ns"].min().to_numpy())
+        block = np.searchsorted(iteration_starts, (a_ns + b_ns) // 2, side="right") - 1
+        blocks, block = np.unique(block, return_inverse=True)
+        count = len(blocks)
+        if count > MAX_BOOTSTRAP_BLOCKS:
+            block, count = block * MAX_BOOTSTRAP_BLOCKS // count, MAX_BOOTSTRAP_BLOCKS
+        bounds = np.searchsorted(block, np.arange(count + 1))  # windows are in time order: blocks are runs
+        unknowns = len(layer_ids) + 1
+        grams = np.empty((count, unknowns, unknowns))
+        for i in range(count):
+            rows, gaps = fractions[bounds[i]:bounds[i + 1]], gap[bounds[i]:bounds[i + 1]]
+            grams[i, :-1, :-1] = (rows.T @ rows).toarray()
+            grams[i, :-1, -1] = grams[i, -1, :-1] = rows.T @ gaps
+            grams[i, -1, -1] = gaps @ gaps
+        return cls(a_ns, b_ns, interval_ns, fractions, gap, bounds, grams)
 
 
 def statistical_estimate(signal: RailSignal, layer_events: pd.DataFrame, phases: pd.DataFrame, seed: int = 0,
-                         replicates: int = BOOTSTRAP_REPLICATES) -> StatisticalEstimate | None:
+                         replicates: int = BOOTSTRAP_REPLICATES, shared: dict | None = None
+                         ) -> StatisticalEstimate | None:
     """Per-layer mean power of one rail by non-negative least squares over the sensor windows of the inference
-    phase, with a bootstrap over iterations; None for a rail without an update interval or without inference."""
-    from scipy.optimize import nnls
+    phase, with a bootstrap over iterations; None for a rail without an update interval or without inference.
 
+    The overlap matrix is sparse (a window meets a few layer intervals), and everything after it works on the
+    normal equations: each bootstrap block (an iteration, or up to MAX_BOOTSTRAP_BLOCKS runs of consecutive
+    iterations in a long run) keeps its k x k Gram matrix, and a replicate is a weighted sum of them. `shared`
+    (a dict) lets rails sampled at the same instants reuse the design."""
     inference = phases[phases["phase"] == "inference"]
     events = layer_events[layer_events["phase"] == "inference"]
     if not signal.update_interval_ns or inference.empty or events.empty:
@@ -308,21 +446,30 @@ def statistical_estimate(signal: RailSignal, layer_events: pd.DataFrame, phases:
         return StatisticalEstimate(layer_ids, *(np.full(len(layer_ids), np.nan) for _ in range(3)), np.nan,
                                    len(values), np.inf,
                                    f"{len(values)} sensor windows for {unknowns} unknowns: too few to estimate")
-    fractions = overlap_ns(events, layer_ids, a_ns, b_ns) / float(signal.update_interval_ns)
-    design = np.column_stack([fractions, np.clip(1.0 - fractions.sum(axis=1), 0.0, None)])
-    condition = float(np.linalg.cond(design))
-    solution, _ = nnls(design, values)
+    design = shared.get("design") if shared is not None else None
+    if design is None or not (np.array_equal(design.a_ns, a_ns) and np.array_equal(design.b_ns, b_ns)
+                              and design.interval_ns == signal.update_interval_ns):
+        design = _Design.of(events, layer_ids, a_ns, b_ns, signal.update_interval_ns)
+        if shared is not None:
+            shared["design"] = design  # rails read at the same instants (one sensor's channels) share it
+    grams, bounds = design.grams, design.bounds
+    moments = np.empty((len(grams), unknowns))
+    for i in range(len(grams)):
+        rows, gaps, y = (part[bounds[i]:bounds[i + 1]] for part in (design.fractions, design.gap, values))
+        moments[i, :-1] = rows.T @ y
+        moments[i, -1] = gaps @ y
+    gram, moment = grams.sum(axis=0), moments.sum(axis=0)
+    _, _, condition = _least_squares_form(gram, moment)
+    solution = _nnls_normal(gram, moment)
 
-    # Bootstrap over iterations: each window belongs to the iteration its middle falls in.
-    iteration_starts = np.sort(events.groupby("iteration")["t_start_ns"].min().to_numpy())
-    block = np.searchsorted(iteration_starts, (a_ns + b_ns) // 2, side="right") - 1
-    blocks = np.unique(block)
-    members = {b: np.flatnonzero(block == b) for b in blocks}
     rng = np.random.default_rng(seed)
-    draws = np.empty((replicates, design.shape[1]))
-    for r in range(replicates):  # a loop over replicates, each a vectorised solve
-        rows = np.concatenate([members[b] for b in rng.choice(blocks, size=len(blocks), replace=True)])
-        draws[r], _ = nnls(design[rows], values[rows])
+    blocks = len(grams)
+    counts = np.stack([np.bincount(rng.choice(blocks, size=blocks, replace=True), minlength=blocks)
+                       for _ in range(replicates)]).astype(np.float64)
+    draws = np.empty((replicates, unknowns))
+    for chunk in range(0, replicates, 50):  # 50 replicates' Gram matrices at a time bound the memory
+        part = counts[chunk:chunk + 50]
+        draws[chunk:chunk + 50] = _nnls_batch(np.tensordot(part, grams, axes=1), part @ moments, solution > 0)
     low, high = np.percentile(draws, [2.5, 97.5], axis=0)
     note = None
     if condition > ILL_POSED_CONDITION:
@@ -348,7 +495,7 @@ def attribute(layer_events: pd.DataFrame, phases: pd.DataFrame, signals: dict[st
     """
     direct = layer_statistics(layer_events, phases, signals)
     estimates = [pd.DataFrame({
-        "layer_index": direct["layer_index"], "rail": direct["rail"], "method": direct["method"],
+        "layer_index": direct["layer_index"], "rail": direct["rail"], "method": METHOD_DIRECT,
         "energy_mj": direct["energy_mj_mean"],
         "energy_mj_ci95_low": direct["energy_mj_mean"] - direct["energy_mj_ci95"],
         "energy_mj_ci95_high": direct["energy_mj_mean"] + direct["energy_mj_ci95"],
@@ -356,11 +503,13 @@ def attribute(layer_events: pd.DataFrame, phases: pd.DataFrame, signals: dict[st
         "n_windows": pd.array([pd.NA] * len(direct), dtype="Int64"), "condition_number": np.nan, "note": None,
     })[direct["rail"].notna()]]
     chosen = direct.copy()
+    shared: dict = {}
     for rail, signal in signals.items():
         on_rail = direct["rail"] == rail
         if direct.loc[on_rail, "resolved"].fillna(False).all():
             continue  # every layer is resolved directly: nothing to add
-        estimate = statistical_estimate(signal, layer_events, phases, seed=seed)
+        with one_blas_thread():
+            estimate = statistical_estimate(signal, layer_events, phases, seed=seed, shared=shared)
         if estimate is None:
             continue
         rows = direct[on_rail].set_index("layer_index").loc[estimate.layer_index]
@@ -377,16 +526,21 @@ def attribute(layer_events: pd.DataFrame, phases: pd.DataFrame, signals: dict[st
             "note": estimate.note,
         }))
         idle_mw = idle_power_mw(signal, phases)
-        for i, layer in enumerate(estimate.layer_index):
-            where = on_rail & (chosen["layer_index"] == layer)
-            if chosen.loc[where, "resolved"].fillna(False).all() or not np.isfinite(energy[i]):
-                continue  # resolved directly, or no statistical figure: keep the direct one
-            chosen.loc[where, ["energy_mj_mean", "energy_mj_ci95", "power_mw_mean", "energy_above_idle_mj_mean",
-                               "energy_above_idle_mj_ci95", "energy_mj_std"]] = [
-                energy[i], half_width[i], estimate.power_mw[i], (estimate.power_mw[i] - idle_mw) * time_s[i],
-                half_width[i], np.nan]
-            chosen.loc[where, "method"] = METHOD_STATISTICAL
-            chosen.loc[where, "resolved"] = bool(resolved[i])
+        # Rows to replace: this rail's layers not resolved directly that have a statistical figure.
+        position = chosen["layer_index"].map(pd.Series(np.arange(len(estimate.layer_index)),
+                                                       index=estimate.layer_index))
+        candidate = (on_rail & position.notna() & ~chosen["resolved"].fillna(False).astype(bool)).to_numpy()
+        i = np.where(candidate, position.fillna(0).to_numpy(np.int64), 0)
+        replace = candidate & np.isfinite(energy[i])
+        i = i[replace]
+        chosen.loc[replace, "energy_mj_mean"] = energy[i]
+        chosen.loc[replace, "energy_mj_ci95"] = half_width[i]
+        chosen.loc[replace, "power_mw_mean"] = estimate.power_mw[i]
+        chosen.loc[replace, "energy_above_idle_mj_mean"] = (estimate.power_mw[i] - idle_mw) * time_s[i]
+        chosen.loc[replace, "energy_above_idle_mj_ci95"] = half_width[i]
+        chosen.loc[replace, "energy_mj_std"] = np.nan
+        chosen.loc[replace, "method"] = METHOD_STATISTICAL
+        chosen.loc[replace, "resolved"] = resolved[i]
     table = pd.concat(estimates, ignore_index=True) if estimates else pd.DataFrame(columns=ESTIMATE_COLUMNS)
     table["resolved"] = table["resolved"].astype("boolean")
     return chosen, table[ESTIMATE_COLUMNS]

@@ -89,6 +89,8 @@ def test_an_uploaded_bundle_becomes_a_run(app_url, browser_page, tmp_path):
                                      root_dir=SAMPLES / "squeezenet_v1.0-network")
     page = browser_page
     open_page(page, f"{url}/upload")
+    # `layerjoule app` gives Streamlit the upload limit of importer/limits.py, and the page states it.
+    page.get_by_text("Up to 500 MB per file").wait_for()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(bundle_zip)
     page.get_by_text("squeezenet_v1.0-network.zip").first.wait_for()
     wait_for_script(page)

@@ -20,6 +20,7 @@ from importer.model import caffe_pb2
 from importer.model.net import Layer, Network, parse_prototxt
 
 DTYPE_BYTES = {"fp32": 4, "fp16": 2}
+INT64_MAX = 2**63 - 1  # the store keeps counts as BIGINT
 # Layers whose MACs make the published totals (Conv + InnerProduct convention).
 MAC_LAYERS = {"Convolution", "DepthwiseConvolution", "Deconvolution", "InnerProduct"}
 # Operations per output element of element-wise layers (model-analysis conventions, and ours for the rest).
@@ -92,6 +93,8 @@ def analyze(
     """
     if dtype not in DTYPE_BYTES:
         raise InputError(f"data type {dtype!r} is not known; expected one of {', '.join(DTYPE_BYTES)}")
+    if not network.layers:
+        raise InputError("holds no layers; expected a Caffe network definition", path=network.path)
     element_bytes = DTYPE_BYTES[dtype]
     warnings = list(network.warnings)
     blobs: dict[str, list[int]] = {name: list(shape) for name, shape in network.inputs.items()}
@@ -151,13 +154,16 @@ def analyze(
         cost.input_bytes = sum(_count(s) for s in inputs) * element_bytes
         cost.output_bytes = sum(_count(s) for s in cost.output_shapes) * element_bytes
         cost.weight_bytes = sum(_count(s) for s in cost.param_shapes) * element_bytes
+        if max(cost.macs, cost.flops, cost.params, cost.traffic_bytes) > INT64_MAX:
+            raise InputError(f"{where}: its counts exceed 64 bits (output shapes {cost.output_shapes}); expected a "
+                             "network of realistic size", path=network.path)
         cost.module = module_of(layer, producer)
         for top in layer.tops:
             producer[top] = cost.module
         layers.append(cost)
 
     if weight_shapes is not None:
-        warnings += _check_weights(layers, weight_shapes)
+        warnings += _check_weights(layers, weight_shapes, network.path)
     return Analysis(network.name, dtype, {n: blobs[n] for n in network.inputs}, layers, warnings)
 
 
@@ -211,6 +217,8 @@ def _conv_geometry(p, x: list[int]) -> tuple[int, list[int], list[int], list[int
     has_pad_hw = p.HasField("pad_h") or p.HasField("pad_w")
     pad = _spatial(p.pad, p.pad_h if has_pad_hw else None, p.pad_w if has_pad_hw else None, n, 0, "pad")
     dilation = _spatial(p.dilation, None, None, n, 1, "dilation")
+    if min(stride, default=1) <= 0 or min(dilation, default=1) <= 0:
+        raise _ShapeError(f"stride {stride} and dilation {dilation} must be at least 1")
     return axis, kernel, stride, pad, dilation
 
 
@@ -221,7 +229,7 @@ def _convolution(layer: Layer, cost: LayerCost) -> None:
     channels_in, channels_out = x[axis], p.num_output
     # DepthwiseConvolution (MobileNet ports) filters each input channel on its own, whatever group says.
     group = channels_in if layer.type == "DepthwiseConvolution" else p.group
-    if not channels_out or channels_in % group or channels_out % group:
+    if not channels_out or not group or channels_in % group or channels_out % group:
         raise _ShapeError(f"{channels_in} input and {channels_out} output channels do not divide into {group} groups")
     out_spatial = [
         (size + 2 * pad_size - (d * (k - 1) + 1)) // s + 1
@@ -239,7 +247,7 @@ def _deconvolution(layer: Layer, cost: LayerCost) -> None:
     x = _one_input(cost)
     axis, kernel, stride, pad, dilation = _conv_geometry(p, x)
     channels_in, channels_out, group = x[axis], p.num_output, p.group
-    if not channels_out or channels_in % group or channels_out % group:
+    if not channels_out or not group or channels_in % group or channels_out % group:
         raise _ShapeError(f"{channels_in} input and {channels_out} output channels do not divide into {group} groups")
     in_spatial = x[axis + 1:]
     out_spatial = [
@@ -282,6 +290,8 @@ def _pooling(layer: Layer, cost: LayerCost) -> None:
         pad = [p.pad_h, p.pad_w] if (p.HasField("pad_h") or p.HasField("pad_w")) else [p.pad, p.pad]
         if min(kernel) <= 0:
             raise _ShapeError("kernel size is missing; expected kernel_size, kernel_h/kernel_w or global_pooling")
+        if min(stride) <= 0:
+            raise _ShapeError(f"stride {stride} must be at least 1")
     round_up = p.round_mode == caffe_pb2.PoolingParameter.CEIL
     out = []
     for size, k, s, pad_size in zip([height, width], kernel, stride, pad, strict=True):
@@ -525,7 +535,7 @@ def module_of(layer: Layer, producer: dict[str, str]) -> str:
     return layer.name
 
 
-def _check_weights(layers: list[LayerCost], weight_shapes: dict[str, list[list[int]]]) -> list[str]:
+def _check_weights(layers: list[LayerCost], weight_shapes: dict[str, list[list[int]]], path: str) -> list[str]:
     """Compare the caffemodel's blob shapes with those the prototxt implies; returns warnings."""
     warnings = []
     for cost in layers:
@@ -539,15 +549,15 @@ def _check_weights(layers: list[LayerCost], weight_shapes: dict[str, list[list[i
         if len(found) != len(expected):
             raise InputError(
                 f"layer {cost.name!r} has {len(found)} blobs in the caffemodel; the prototxt implies "
-                f"{len(expected)} ({expected})"
+                f"{len(expected)} ({expected})", path=path
             )
         for i, (want, have) in enumerate(zip(expected, found, strict=True)):
             # Legacy blobs are 4-D with leading ones (an InnerProduct weight is 1 x 1 x N x K): compare counts.
             legacy = len(have) == 4 and len(want) != 4
             if (legacy and _count(have) != _count(want)) or (not legacy and have != want):
                 raise InputError(
-                    f"layer {cost.name!r} blob {i} has shape {have} in the caffemodel; the prototxt implies {want}"
-                )
+                    f"layer {cost.name!r} blob {i} has shape {have} in the caffemodel; the prototxt implies {want}",
+                    path=path)
     return warnings
 
 

@@ -71,7 +71,7 @@ class Network:
 def read_prototxt(path: str | Path) -> Network:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte order mark (some editors write one) is dropped
     except FileNotFoundError:
         raise InputError("no such file", path=str(path)) from None
     except (OSError, UnicodeDecodeError) as error:
@@ -128,6 +128,8 @@ def _declared_inputs(net, name: str) -> dict[str, list[int]]:
         else:
             raise InputError(f"input {blob!r} has no shape; expected an input_shape {{ dim: ... }} or four input_dim",
                              path=name)
+        if any(d <= 0 for d in inputs[blob]):
+            raise InputError(f"input {blob!r} has shape {inputs[blob]}; expected positive dimensions", path=name)
     return inputs
 
 
@@ -156,6 +158,8 @@ def read_caffemodel_shapes(path: str | Path) -> dict[str, list[list[int]]]:
         data = path.read_bytes()
     except FileNotFoundError:
         raise InputError("no such file", path=str(path)) from None
+    except OSError as error:  # a folder, no permission
+        raise InputError(f"cannot be read ({error.strerror}); expected a .caffemodel file", path=str(path)) from None
     net = caffe_pb2.NetParameter()
     try:
         net.ParseFromString(data)

@@ -10,7 +10,6 @@ import gzip
 import hashlib
 import json
 import re
-import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -19,8 +18,11 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from importer.errors import InputError
+from importer.readers import archives
+from importer.readers.text_tables import NO_PROGRESS_BAR
 
 FORMAT_NAME = "layerjoule-run-bundle"
 SUPPORTED_MAJOR = 1
@@ -45,6 +47,7 @@ RAIL_OPTIONAL_COLUMNS = {"voltage_mv": "DOUBLE", "current_ma": "DOUBLE"}
 TRUTH_COLUMNS = {"phase": "VARCHAR", "iteration": "INTEGER", "layer_index": "INTEGER", "rail": "VARCHAR",
                  "energy_mj": "DOUBLE"}
 TABLE_FILES = ("events.csv", "rails.csv", "ground_truth.csv")
+MAX_UPDATE_INTERVAL_MS = 86_400_000
 
 
 @dataclass
@@ -83,10 +86,17 @@ class Bundle:
 def is_bundle(path: Path) -> bool:
     if path.is_dir():
         return (path / "manifest.json").is_file()
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            return any(Path(n).name == "manifest.json" and n.count("/") <= 1 for n in archive.namelist())
+    try:
+        if path.is_file() and zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                return any(_is_manifest(n) for n in archive.namelist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        return False  # a damaged zip: the reader that is chosen says what is wrong with it
     return False
+
+
+def _is_manifest(name: str) -> bool:
+    return name.split("/")[-1] == "manifest.json" and name.count("/") <= 1
 
 
 def read_bundle(path: str | Path) -> Bundle:
@@ -99,24 +109,26 @@ def read_bundle(path: str | Path) -> Bundle:
 
 
 def _unpack(path: Path, scratch: Path) -> Path:
-    """Copy the bundle's known members out of a zip (nothing else is extracted, so no path can escape)."""
+    """Copy the bundle's known members out of a zip under their fixed names (nothing else is extracted), within
+    the limits of importer/limits.py; escaping paths and links anywhere in the zip refuse it whole."""
     if not zipfile.is_zipfile(path):
         raise InputError("not a run bundle: expected a folder or a zip holding manifest.json", path=str(path))
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            manifests = [n for n in names if Path(n).name == "manifest.json" and n.count("/") <= 1]
-            if len(manifests) != 1:
-                raise InputError("expected one manifest.json at the zip's root or in one top folder", path=str(path))
-            prefix = manifests[0][: -len("manifest.json")]
-            wanted = {"manifest.json", "model.prototxt"} | {f + ext for f in TABLE_FILES for ext in ("", ".gz")}
-            for name in names:
-                member = name[len(prefix) :] if name.startswith(prefix) else None
-                if member in wanted:
-                    with archive.open(name) as source, open(scratch / member, "wb") as target:
-                        shutil.copyfileobj(source, target)
-    except zipfile.BadZipFile as error:
-        raise InputError(f"damaged zip archive ({error})", path=str(path)) from None
+    with archives.open_zip(path, "a zipped run bundle") as archive:
+        infos = archives.checked_infos(archive, str(path))
+        manifests = [i.filename for i in infos if _is_manifest(i.filename)]
+        if len(manifests) != 1:
+            raise InputError("expected one manifest.json at the zip's root or in one top folder", path=str(path))
+        prefix = manifests[0][: -len("manifest.json")]
+        wanted = {"manifest.json", "model.prototxt"} | {f + ext for f in TABLE_FILES for ext in ("", ".gz")}
+        chosen = {}
+        for info in infos:
+            member = info.filename[len(prefix):] if info.filename.startswith(prefix) else None
+            if member in wanted and not info.is_dir():
+                if member in chosen:
+                    raise InputError(f"member {info.filename!r} is in the zip twice; expected each file once",
+                                     path=str(path))
+                chosen[member] = info
+        archives.extract(archive, [(info, scratch / member) for member, info in chosen.items()], str(path))
     return scratch
 
 
@@ -198,19 +210,28 @@ def _read_folder(folder: Path, shown_as: Path) -> Bundle:
 
 
 def _hash_checked(member: Path, name: str, digest) -> None:
-    """Feed the member's (decompressed) bytes to the digest; a truncated gzip or a CSV cut mid-line is an error."""
+    """Feed the member's (decompressed) bytes to the digest; a truncated gzip, a gzip bomb or a CSV cut mid-line is
+    an error."""
     last = b""
-    try:
-        opener = gzip.open if member.suffix == ".gz" else open
-        with opener(member, "rb") as stream:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
-                last = chunk[-1:]
-    except (EOFError, OSError) as error:
-        raise InputError(f"cannot be read completely ({error}); expected a complete gzip stream", path=name) from None
-    if name.removesuffix(".gz").endswith(".csv") and last not in (b"\n", b""):
+    if member.suffix == ".gz":
+        chunks = archives.gzip_chunks(member, name)
+    else:
+        chunks = _file_chunks(member)
+    is_csv = name.removesuffix(".gz").endswith(".csv")
+    for chunk in chunks:
+        if is_csv and not last and (chunk.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in chunk[:4096]):
+            raise InputError("is UTF-16 or holds NUL bytes; expected UTF-8 text", path=name, place="line 1")
+        digest.update(chunk)
+        last = chunk[-1:]
+    if is_csv and last not in (b"\n", b""):
         raise InputError("ends in the middle of a line (truncated?); expected each row to end with a newline",
                          path=name)
+
+
+def _file_chunks(path: Path):
+    with open(path, "rb") as stream:
+        while chunk := stream.read(archives.CHUNK):
+            yield chunk
 
 
 def _require(mapping: dict, dotted: str, kinds, name: str):
@@ -234,13 +255,20 @@ def _kind_words(kinds) -> str:
     return " or ".join(words.get(k, k.__name__) for k in _tuple(kinds))
 
 
+def _no_constant(word: str):
+    raise ValueError(f"{word} is not JSON")
+
+
 def _read_manifest(path: Path, name: str) -> dict:
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise InputError("expected UTF-8 JSON text", path=name) from None
     except json.JSONDecodeError as error:
         raise InputError(f"line {error.lineno} column {error.colno}: {error.msg}; expected JSON", path=name) from None
+    except (ValueError, RecursionError) as error:  # NaN or Infinity (not JSON); nesting deeper than Python allows
+        raise InputError(f"{error if isinstance(error, ValueError) else 'nested too deeply'}; expected JSON",
+                         path=name) from None
     if not isinstance(manifest, dict):
         raise InputError("expected a JSON object", path=name)
     if manifest.get("format") != FORMAT_NAME:
@@ -269,9 +297,61 @@ def _read_manifest(path: Path, name: str) -> dict:
     if mode not in MODES:
         raise InputError(f"field 'mode' is {mode!r}; expected one of {', '.join(MODES)}", path=name)
     _require(manifest, "power_sources", list, name)
-    _require(manifest, "clock.monotonic_ns", int, name)
-    _require(manifest, "clock.realtime_utc_ns", int, name)
+    for field in ("clock.monotonic_ns", "clock.realtime_utc_ns"):
+        _in_range(field, _require(manifest, field, int, name), INT64, name)
+    _in_range("iterations", iterations, INT32, name)
+    _check_optional_fields(manifest, name)
     return manifest
+
+
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def _in_range(field: str, value: int, bounds: tuple[int, int], name: str) -> None:
+    if not bounds[0] <= value <= bounds[1]:
+        raise InputError(f"field {field!r} is {value}; expected a {32 if bounds == INT32 else 64}-bit integer",
+                         path=name)
+
+
+def _optional(manifest: dict, dotted: str, kinds, name: str):
+    """A field that may be missing or null; when given, of the expected type."""
+    value: object = manifest
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or value.get(key) is None:
+            return None
+        value = value[key]
+    return _require(manifest, dotted, kinds, name)
+
+
+def _check_optional_fields(manifest: dict, name: str) -> None:
+    """The optional fields that reach the store have the types of its columns (docs/bundle-format.md)."""
+    for field in ("board", "host", "streamline", "streamline.clock_offset"):
+        _optional(manifest, field, dict, name)
+    for field in ("board.model", "host.hostname", "engine.version", "engine.device"):
+        _optional(manifest, field, str, name)
+    for field, least in (("warmup", 0), ("batch", 1)):
+        value = _optional(manifest, field, int, name)
+        if value is not None and not least <= value <= INT32[1]:
+            raise InputError(f"field {field!r} is {value}; expected an integer of at least {least}", path=name)
+    shape = _optional(manifest, "input_shape", list, name)
+    if shape is not None and not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= INT32[1]
+                                     for d in shape):
+        raise InputError(f"field 'input_shape' is {shape!r}; expected a list of positive integers", path=name)
+    added = _optional(manifest, "engine.added_layers", list, name)
+    if added is not None and not all(isinstance(layer, str) for layer in added):
+        raise InputError("field 'engine.added_layers' holds a value that is not a string; expected layer names",
+                         path=name)
+    offset = _optional(manifest, "streamline.clock_offset.offset_ns", int, name)
+    if offset is not None:
+        _in_range("streamline.clock_offset.offset_ns", offset, INT64, name)
+    created = manifest["created_utc"]
+    try:  # the store's own cast decides (runs.created_utc is a TIMESTAMP)
+        with duckdb.connect() as con:
+            con.execute("SELECT ?::TIMESTAMP", [created]).fetchall()
+    except duckdb.Error:
+        raise InputError(f"field 'created_utc' is {created[:40]!r}; expected a UTC date-time such as "
+                         "2026-12-01T10:00:00Z", path=name) from None
 
 
 def _rails_from_manifest(manifest: dict, name: str) -> list[Rail]:
@@ -281,9 +361,10 @@ def _rails_from_manifest(manifest: dict, name: str) -> list[Rail]:
         if not isinstance(entry, dict):
             raise InputError(f"{where} is not an object", path=name)
         interval_ms = entry.get("update_interval_ms")
-        if interval_ms is not None and (not isinstance(interval_ms, int | float) or interval_ms <= 0):
-            raise InputError(f"{where}.update_interval_ms is {interval_ms!r}; expected a positive number or null",
-                             path=name)
+        if interval_ms is not None and (not isinstance(interval_ms, int | float) or isinstance(interval_ms, bool)
+                                        or not 0 < interval_ms <= MAX_UPDATE_INTERVAL_MS):
+            raise InputError(f"{where}.update_interval_ms is {interval_ms!r}; expected a positive number of "
+                             f"milliseconds (at most a day) or null", path=name)
         source = PowerSource(
             name=str(entry.get("name", entry.get("kind", f"source{i}"))),
             kind=str(entry.get("kind", "unknown")),
@@ -305,10 +386,15 @@ def _header(path: Path, name: str) -> list[str]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8", newline="") as stream:
         try:
-            line = stream.readline()
+            line = stream.readline(1 << 16)
         except UnicodeDecodeError:
             raise InputError("line 1: expected UTF-8 text", path=name) from None
-    return [c.strip() for c in line.rstrip("\r\n").split(",")] if line else []
+        except (EOFError, OSError) as error:  # a damaged gzip stream
+            raise InputError(f"cannot be read ({error}); expected a complete gzip stream", path=name) from None
+    if len(line) == 1 << 16 and not line.endswith("\n"):
+        raise InputError("line 1 is longer than 64 KiB; expected a CSV header", path=name)
+    # A UTF-8 byte order mark (spreadsheets write one) is no part of the first column's name; DuckDB skips it too.
+    return [c.strip() for c in line.removeprefix("\ufeff").rstrip("\r\n").split(",")] if line else []
 
 
 def _read_csv(path: Path, name: str, required: dict, optional: dict) -> pd.DataFrame:
@@ -324,11 +410,15 @@ def _read_csv(path: Path, name: str, required: dict, optional: dict) -> pd.DataF
     types = {c: required.get(c) or optional.get(c) or "VARCHAR" for c in found}
     try:
         with duckdb.connect() as con:
-            frame = con.execute(
+            con.execute(NO_PROGRESS_BAR)
+            table = con.execute(
                 "SELECT * FROM read_csv(?, header = true, auto_detect = false, strict_mode = true, "
                 "delim = ',', quote = '\"', columns = ?)",
                 [str(path), types],
-            ).df()
+            ).to_arrow_table()
+        # Through Arrow: text columns stay Arrow strings (DuckDB's .df() made Python strings, twice as slow);
+        # INTEGER columns with empty cells become pandas' nullable Int32, as .df() gave them.
+        frame = table.to_pandas(types_mapper={pa.int32(): pd.Int32Dtype()}.get)
     except duckdb.Error as error:
         raise InputError(_csv_error_words(error, types), path=name) from None
     return frame[[c for c in found if c in required or c in optional]]
@@ -431,9 +521,10 @@ def _check_samples(samples: pd.DataFrame, name: str, known_rails: set[str]) -> N
         bad = samples[column].isna().to_numpy()
         if bad.any():
             raise _bad_row(name, int(np.flatnonzero(bad)[0]), f"{column} is empty; expected a value")
-    unknown = ~samples["rail"].isin(known_rails)
-    if unknown.any():
-        i = int(np.flatnonzero(unknown)[0])
+    codes, names = pd.factorize(samples["rail"])  # rails by code: cheaper than comparing millions of strings
+    unknown = [code for code, rail in enumerate(names) if rail not in known_rails]
+    if unknown:
+        i = int(np.flatnonzero(np.isin(codes, unknown))[0])
         raise _bad_row(
             name, i,
             f"rail {samples['rail'].iloc[i]!r} is not in the manifest's power_sources; "
@@ -442,16 +533,18 @@ def _check_samples(samples: pd.DataFrame, name: str, known_rails: set[str]) -> N
     power = samples["power_mw"].to_numpy()
     if not np.isfinite(power).all():
         raise _bad_row(name, int(np.flatnonzero(~np.isfinite(power))[0]), "power_mw is not a finite number")
-    # Within each rail, time stamps strictly increase: compare each row with the previous row of its rail.
-    order = np.argsort(samples["rail"].to_numpy(), kind="stable")
-    rails_sorted = samples["rail"].to_numpy()[order]
-    t_sorted = samples["t_ns"].to_numpy()[order]
-    same_rail = rails_sorted[1:] == rails_sorted[:-1]
-    not_increasing = np.flatnonzero(same_rail & (t_sorted[1:] <= t_sorted[:-1]))
-    if len(not_increasing):
-        k = not_increasing[0]
-        raise _bad_row(
-            name, int(order[k + 1]),
-            f"t_ns {t_sorted[k + 1]} of rail {rails_sorted[k + 1]!r} is not after the rail's previous sample "
-            f"({t_sorted[k]}); expected strictly increasing time stamps per rail",
-        )
+    # Within each rail, time stamps strictly increase. Rows of one rail: a comparison per rail for a few rails,
+    # one stable sort of the rail codes for many.
+    t = samples["t_ns"].to_numpy()
+    by_rail = np.argsort(codes, kind="stable") if len(names) > 16 else None
+    starts = np.searchsorted(codes[by_rail], np.arange(len(names) + 1)) if by_rail is not None else None
+    for code, rail in enumerate(names):
+        rows = np.flatnonzero(codes == code) if by_rail is None else by_rail[starts[code]:starts[code + 1]]
+        step_back = np.flatnonzero(np.diff(t[rows]) <= 0)
+        if len(step_back):
+            k = step_back[0]
+            raise _bad_row(
+                name, int(rows[k + 1]),
+                f"t_ns {t[rows[k + 1]]} of rail {rail!r} is not after the rail's previous sample "
+                f"({t[rows[k]]}); expected strictly increasing time stamps per rail",
+            )

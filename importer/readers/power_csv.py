@@ -26,12 +26,15 @@ from importer.readers.text_tables import (
     TIME_UNIT_NS,
     WHOLE_INPUT_RAILS,
     check_increasing,
+    drop_cut_row,
     duckdb_table,
+    listed,
     long_samples,
     norm_time_unit,
     read_header,
     read_raw,
     row_places,
+    shorten,
     split_unit,
     suffix_unit,
     times_from_text,
@@ -102,7 +105,7 @@ def read_power_csv(path: str | Path, time_column: str | None = None,
         raise InputError(f"time_unit is {time_unit!r}; expected 's', 'ms', 'us' or 'ns'", path=name,
                          place="option time_unit")
     header_line, columns, delimiter = read_header(raw, name)
-    found = ", ".join(repr(c) for c in columns)
+    found = listed(columns)
     duplicated = sorted({c for c in columns if columns.count(c) > 1})
     if duplicated:
         raise InputError(f"column {duplicated[0]!r} appears twice; expected unique column names", path=name,
@@ -159,6 +162,7 @@ def read_power_csv(path: str | Path, time_column: str | None = None,
     types = {c: "DOUBLE" if c in rails else "VARCHAR" for c in columns}
     table = duckdb_table(path, name, header_line, delimiter, types)
     places = row_places(raw, header_line, len(table))
+    table, places = drop_cut_row(raw, table, places, notes)
     t_ns, base = times_from_text(table[time_column], tunit, name, places, time_column, notes)
     check_increasing(t_ns, name, places, time_column)
 
@@ -224,6 +228,10 @@ def read_energy_probe(path: str | Path, sample_rate_hz: float | None = None, uni
         raise InputError(f"sample_rate_hz is {sample_rate_hz!r}; expected a positive number", path=name,
                          place="option sample_rate_hz")
     header_line, columns, delimiter = read_header(raw, name)
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise InputError(f"column {duplicated[0]!r} appears twice; expected unique column names", path=name,
+                         place=f"line {header_line}")
     notes: list[str] = []
     kinds: dict[str, tuple[str, str, str | None]] = {}  # column -> (site, kind, unit)
     ignored = []
@@ -245,7 +253,7 @@ def read_energy_probe(path: str | Path, sample_rate_hz: float | None = None, uni
     measures = {c: v for c, v in kinds.items() if not v[1].startswith("time")}
     if not measures:
         raise InputError(
-            f"no power, voltage, current or energy columns among {', '.join(repr(c) for c in columns)}; expected "
+            f"no power, voltage, current or energy columns among {listed(columns)}; expected "
             "Workload Automation / devlib headers such as 'power,voltage,current', 'PORT_0_power,PORT_0_voltage' "
             "or Juno readenergy's 'sys_curr,...,sys_pow,...,sys_cenr'; for other tables use read_power_csv",
             path=name, place=f"line {header_line}")
@@ -262,6 +270,7 @@ def read_energy_probe(path: str | Path, sample_rate_hz: float | None = None, uni
     table = duckdb_table(path, name, header_line, delimiter, types)
     table.columns = columns
     places = row_places(raw, header_line, len(table))
+    table, places = drop_cut_row(raw, table, places, notes)
     if times:
         column = times[0]
         tunit = {"time": "s", "time_ms": "ms", "time_us": "us", "time_ns": "ns"}[kinds[column][1]]
@@ -376,7 +385,7 @@ def read_ptdaemon(path: str | Path, utc_offset_minutes: float = 0, rail: str = "
         number = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype="float64")
         if np.isnan(number).any():
             i = int(np.flatnonzero(np.isnan(number))[0])
-            raise InputError(f"{label} is {rows[column].iloc[i]!r}; expected a number", path=name,
+            raise InputError(f"{label} is {shorten(rows[column].iloc[i])}; expected a number", path=name,
                              place=f"line {numbers[i]}")
         values[label] = number
     step_back = np.flatnonzero(np.diff(t_ns) <= 0)

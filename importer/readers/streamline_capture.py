@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import io
 import re
-import shutil
 import tempfile
 import zipfile
 from collections import Counter, defaultdict
@@ -29,7 +29,9 @@ import numpy as np
 import pandas as pd
 from lxml import etree
 
+from importer import limits
 from importer.errors import InputError
+from importer.readers import archives
 from importer.readers.common import RailInfo, SourceData
 
 KIND = "streamline-capture"
@@ -136,12 +138,12 @@ def is_capture(path: str | Path) -> bool:
     path = Path(path)
     if path.is_dir():
         return (path / "captured.xml").is_file()
-    if path.is_file() and zipfile.is_zipfile(path):
-        try:
+    try:
+        if path.is_file() and zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
                 return any(_zip_member_name(n) == "captured.xml" for n in archive.namelist())
-        except (zipfile.BadZipFile, OSError):
-            return False
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        return False
     return False
 
 
@@ -171,50 +173,38 @@ def _zip_member_name(name: str) -> str | None:
     return None
 
 
-def _unsafe_member(name: str) -> bool:
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or "\0" in name:
-        return True
-    return any(part == ".." for part in re.split(r"[/\\]", name))
-
-
 def _unpack(path: Path, scratch: Path) -> Path:
-    """Copy the capture's XML and data files out of a zip into ``scratch`` under fixed names (nothing else)."""
+    """Copy the capture's XML and data files out of a zip into ``scratch`` under fixed names (nothing else), within
+    the limits of importer/limits.py; escaping paths and links anywhere in the zip refuse it whole."""
     if not zipfile.is_zipfile(path):
         raise InputError(
             "not a Streamline capture: expected a *.apc folder or a zip holding captured.xml", path=str(path)
         )
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-            for info in infos:
-                if _unsafe_member(info.filename):
-                    raise InputError(
-                        f"member {info.filename!r} points outside the archive's folder; expected relative paths "
-                        "inside the capture (nothing was extracted)",
-                        path=str(path),
-                    )
-            tops = [i.filename for i in infos if _zip_member_name(i.filename) == "captured.xml"]
-            if not tops:
-                raise InputError(
-                    "not a Streamline capture: no captured.xml at the zip's root or in one top folder",
-                    path=str(path),
-                )
-            if len(tops) > 1:
-                raise InputError(
-                    f"holds {len(tops)} captures ({', '.join(tops)}); expected one captured.xml", path=str(path)
-                )
-            prefix = tops[0][: -len("captured.xml")]
-            for info in infos:
-                if info.is_dir() or not info.filename.startswith(prefix):
-                    continue
-                member = info.filename[len(prefix) :]
-                if member in XML_FILES or DATA_FILE.match(member):
-                    with archive.open(info) as source, open(scratch / member, "wb") as target:
-                        shutil.copyfileobj(source, target, 1 << 20)
-    except zipfile.BadZipFile as error:
-        raise InputError(f"damaged zip archive ({error})", path=str(path)) from None
-    except (zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as error:
-        raise InputError(f"cannot extract ({error}); expected a plain zip archive", path=str(path)) from None
+    with archives.open_zip(path, "a zipped Streamline capture") as archive:
+        infos = archives.checked_infos(archive, str(path))
+        tops = [i.filename for i in infos if _zip_member_name(i.filename) == "captured.xml"]
+        if not tops:
+            raise InputError(
+                "not a Streamline capture: no captured.xml at the zip's root or in one top folder",
+                path=str(path),
+            )
+        if len(tops) > 1:
+            raise InputError(
+                f"holds {len(tops)} captures ({', '.join(tops[:3])}{', ...' if len(tops) > 3 else ''}); expected "
+                "one captured.xml", path=str(path)
+            )
+        prefix = tops[0][: -len("captured.xml")]
+        chosen: dict[str, zipfile.ZipInfo] = {}
+        for info in infos:
+            if info.is_dir() or not info.filename.startswith(prefix):
+                continue
+            member = info.filename[len(prefix) :]
+            if member in XML_FILES or DATA_FILE.fullmatch(member):
+                if member in chosen:
+                    raise InputError(f"member {info.filename!r} is in the zip twice; expected each file once",
+                                     path=str(path))
+                chosen[member] = info
+        archives.extract(archive, [(info, scratch / member) for member, info in chosen.items()], str(path))
     return scratch
 
 
@@ -226,28 +216,50 @@ def _display(shown_as: Path, name: str) -> str:
     return f"{shown_as}/{name}" if shown_as.is_dir() else f"{shown_as}!{name}"
 
 
-def _entity_line(path: Path) -> str | None:
-    with open(path, "rb") as stream:
-        head = stream.read(1 << 16)
-    at = head.find(b"<!ENTITY")
+XML_ENCODINGS = ("utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1")
+XML_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def _check_xml_file(path: Path, shown: str) -> bytes:
+    """Refuse before parsing what the parser must never see: a file over the size limit, a text encoding in which
+    a DOCTYPE could hide from this byte scan (gatord writes UTF-8), and any DOCTYPE or ENTITY declaration (gatord
+    writes none; libxml2 would expand internal entities in attribute values even with resolve_entities=False)."""
+    most = limits.XML_BYTES.get()
+    if path.stat().st_size > most:
+        raise InputError(f"is {path.stat().st_size:,} bytes; expected an XML file of at most {most:,} bytes "
+                         f"({limits.XML_BYTES.env} raises the limit)", path=shown)
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")) or b"\x00" in data[:4096]:
+        raise InputError("is not UTF-8 (UTF-16 or UTF-32, or NUL bytes); expected UTF-8 XML as gatord writes it",
+                         path=shown, place="line 1")
+    declared = XML_DECLARED_ENCODING.match(data.removeprefix(b"\xef\xbb\xbf"))
+    if declared and declared[1].decode().lower() not in XML_ENCODINGS:
+        raise InputError(f"declares encoding {declared[1].decode()!r}; expected UTF-8 XML as gatord writes it",
+                         path=shown, place="line 1")
+    at = data.find(b"<!ENTITY")
     if at < 0:
-        at = head.find(b"<!DOCTYPE")
-    return f"line {head.count(NEWLINE, 0, at) + 1}" if at >= 0 else None
+        at = data.find(b"<!DOCTYPE")
+    if at >= 0:
+        names = [n.decode(errors="replace") for n in re.findall(rb"<!ENTITY\s+(?:%\s+)?([^\s>]+)", data)]
+        what = f"declares entit{'y' if len(names) == 1 else 'ies'} {', '.join(names)}" if names else "has a DOCTYPE"
+        raise InputError(f"{what}; expected plain XML without a DOCTYPE or entity declarations (nothing was "
+                         "expanded or fetched)", path=shown, place=f"line {data.count(NEWLINE, 0, at) + 1}")
+    return data
 
 
-def _refuse_dtd(docinfo, path: Path, shown: str) -> None:
-    """Entity declarations and external DTDs are refused: gatord writes neither, and libxml2 expands internal
-    entities inside attribute values even with resolve_entities=False."""
+def _refuse_dtd(docinfo, shown: str) -> None:
+    """A second line of defence after _check_xml_file: whatever DTD the parser still saw is refused."""
     dtd = docinfo.internalDTD
     entities = list(dtd.iterentities()) if dtd is not None else []
-    if entities or docinfo.system_url or docinfo.public_id:
-        what = (f"declares entit{'y' if len(entities) == 1 else 'ies'} {', '.join(e.name for e in entities)}"
-                if entities else "names an external DTD")
-        raise InputError(
-            f"{what}; expected plain XML without entity declarations (nothing was expanded or fetched)",
-            path=shown,
-            place=_entity_line(path),
-        )
+    if entities or docinfo.system_url or docinfo.public_id or dtd is not None:
+        raise InputError("has a DOCTYPE; expected plain XML without entity declarations (nothing was expanded or "
+                         "fetched)", path=shown)
+
+
+def _depth_error(shown: str, element) -> InputError:
+    most = limits.XML_DEPTH.get()
+    return InputError(f"elements nest deeper than {most} levels; expected the shallow XML gatord writes "
+                      f"({limits.XML_DEPTH.env} raises the limit)", path=shown, place=f"line {element.sourceline}")
 
 
 def _xml_error(error: etree.XMLSyntaxError, shown: str) -> InputError:
@@ -257,16 +269,23 @@ def _xml_error(error: etree.XMLSyntaxError, shown: str) -> InputError:
 
 
 def _parse_xml(path: Path, shown: str, root_tag: str):
+    data = _check_xml_file(path, shown)
     parser = etree.XMLParser(**SAFE_XML)
     try:
-        tree = etree.parse(str(path), parser)
+        # From the bytes already checked (from a file name, lxml reports bad encodings as OSError).
+        tree = etree.parse(io.BytesIO(data), parser)
     except etree.XMLSyntaxError as error:
         raise _xml_error(error, shown) from None
-    _refuse_dtd(tree.docinfo, path, shown)
+    _refuse_dtd(tree.docinfo, shown)
     root = tree.getroot()
     if root.tag != root_tag:
         raise InputError(f"root element is <{root.tag}>; expected <{root_tag}>", path=shown,
                          place=f"line {root.sourceline}")
+    most, depth = limits.XML_DEPTH.get(), 0
+    for action, element in etree.iterwalk(root, events=("start", "end")):
+        depth += 1 if action == "start" else -1
+        if depth > most:
+            raise _depth_error(shown, element)
     return root
 
 
@@ -345,15 +364,20 @@ def _read_events(path: Path, shown: str, specs: dict[int, _CounterSpec]) -> int:
     matched = 0
     category: dict = {}
     first = True
+    data = _check_xml_file(path, shown)
+    most, depth = limits.XML_DEPTH.get(), 0
     try:
-        for action, element in etree.iterparse(str(path), events=("start", "end"), **SAFE_XML):
+        for action, element in etree.iterparse(io.BytesIO(data), events=("start", "end"), **SAFE_XML):
             if first:
                 first = False
-                _refuse_dtd(element.getroottree().docinfo, path, shown)
+                _refuse_dtd(element.getroottree().docinfo, shown)
                 if element.tag != "events":
                     raise InputError(f"root element is <{element.tag}>; expected <events>", path=shown,
                                      place=f"line {element.sourceline}")
             tag = element.tag
+            depth += 1 if action == "start" else -1
+            if depth > most:
+                raise _depth_error(shown, element)
             if action == "start":
                 if tag == "category":
                     category = dict(element.attrib)
@@ -759,7 +783,7 @@ def _read_folder(folder: Path, shown_as: Path) -> SourceData:
     if not captured.is_file():
         raise InputError("not a Streamline capture: captured.xml is missing; expected a *.apc folder",
                          path=str(shown_as))
-    data_names = sorted(p.name for p in folder.iterdir() if DATA_FILE.match(p.name) and p.is_file())
+    data_names = sorted(p.name for p in folder.iterdir() if DATA_FILE.fullmatch(p.name) and p.is_file())
     if not data_names:
         raise InputError("no data file; expected 0000000000 (and following ten-digit files) beside captured.xml",
                          path=str(shown_as))

@@ -24,12 +24,17 @@ from importer.readers.text_tables import (
     POWER_UNIT_MW,
     TIME_UNIT_NS,
     WHOLE_INPUT_RAILS,
+    check_header_cells,
     decimal_to_ns,
+    drop_cut_row,
     duckdb_table,
     empty_samples,
+    listed,
     norm_time_unit,
     read_raw,
     row_places,
+    shorten,
+    split_lines,
     split_unit,
 )
 
@@ -45,6 +50,10 @@ ROLE_NAMES = {
 }
 UNIT_SUFFIX = r"\s*(?:%|[munµ]?s|[munµk]?W|[munµ]?V|[munµ]?A|[munµ]?J|[kMG]?Hz|°?C)$"
 HEADER_SCAN = 50  # lines looked at for the header (reports may start with a title or the capture's name)
+MAX_HEADER_LINE = 1 << 16
+# Cells are matched against regular expressions only up to this length: a longer one is no time, number or id
+# (and Python's regular expressions backtrack, some quadratically, on long runs of digits or spaces).
+MAX_PARSED_CELL = 64
 
 
 def _tokens_space(header: str) -> tuple[list[str], list[int], bool]:
@@ -53,7 +62,7 @@ def _tokens_space(header: str) -> tuple[list[str], list[int], bool]:
     if len(spans) > 1:
         return [s for s, _ in spans], [p for _, p in spans], True
     # Single spaces only: words, with a unit in brackets joined to the word before it.
-    spans = [(m.group(0), m.start()) for m in re.finditer(r"[^\s\[(]+(?:\s*[\[(][^\])]*[\])])?", header)]
+    spans = [(m.group(0), m.start()) for m in re.finditer(r"[^\s\[(]+(?:\s*[\[(][^\])]{0,64}[\])])?", header)]
     return [s for s, _ in spans], [p for _, p in spans], False
 
 
@@ -93,14 +102,16 @@ def _parse_times(cells: pd.Series, default_unit: str, name: str, lines: np.ndarr
         raise InputError("time is empty; expected a time on every row", path=name, place=_place(lines, i, column))
     ns = np.zeros(len(text), dtype="int64")
     done = empty.copy()
-    number = text.str.extract(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(s|ms|us|µs|ns)?$")
+    short = text.where(text.str.len() <= MAX_PARSED_CELL, "")
+    number = short.str.extract(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(s|ms|us|µs|ns)?$")
     for unit in [None, *number[1].dropna().unique()]:
-        rows = (number[0].notna() & (number[1].isna() if unit is None else number[1].eq(unit))).to_numpy() & ~done
+        rows = (number[0].notna() & (number[1].isna() if unit is None else number[1].eq(unit))).fillna(False).to_numpy(
+            bool) & ~done
         if rows.any():
             values, bad = decimal_to_ns(number[0][rows], TIME_UNIT_NS[norm_time_unit(unit or default_unit)])
             ns[rows] = values
             done[np.flatnonzero(rows)[~bad]] = True
-    clock = text.str.extract(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
+    clock = short.str.extract(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
     rows = clock[2].notna().to_numpy() & ~done
     if rows.any():
         seconds, bad = decimal_to_ns(clock[2][rows], 10**9)
@@ -109,7 +120,7 @@ def _parse_times(cells: pd.Series, default_unit: str, name: str, lines: np.ndarr
         done[np.flatnonzero(rows)[~bad]] = True
     if not done.all():
         i = int(np.flatnonzero(~done)[0])
-        raise InputError(f"time is {text.iloc[i]!r}; expected seconds such as 1.25, '1.25 ms' or 'm:ss.fff'",
+        raise InputError(f"time is {shorten(text.iloc[i])}; expected seconds such as 1.25, '1.25 ms' or 'm:ss.fff'",
                          path=name, place=_place(lines, i, column))
     return ns, ~empty
 
@@ -123,7 +134,8 @@ def _numbers(cells: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(values, non-empty) of a column read as numbers, unit suffixes such as '%' or 'mW' dropped."""
     text = cells.astype("string").fillna("").str.strip()
     present = ~text.isin(["", "-", "—"]).to_numpy()
-    stripped = text.str.replace(UNIT_SUFFIX, "", regex=True).str.replace(",", "", regex=False)
+    short = text.where(text.str.len() <= MAX_PARSED_CELL, "not a number")
+    stripped = short.str.replace(UNIT_SUFFIX, "", regex=True).str.replace(",", "", regex=False)
     values = pd.to_numeric(stripped, errors="coerce").to_numpy(dtype="float64")
     return values, present
 
@@ -147,14 +159,18 @@ def read_streamline_report(path: str | Path, column_map: Mapping[str, str] | Non
         raise InputError(f"column_map time_unit is {column_map['time_unit']!r}; expected s, ms, us or ns",
                          path=name, place="option column_map")
     text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
-    all_lines = text.splitlines()
+    all_lines = split_lines(text)
     notes: list[str] = []
 
     header_index, first_cells = None, None
     for index, line in enumerate(all_lines[:HEADER_SCAN]):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
+        if len(line) > MAX_HEADER_LINE:
+            raise InputError(f"a line of {len(line):,} characters before any header; expected a header line of at "
+                             f"most {MAX_HEADER_LINE:,}", path=name, place=f"line {index + 1}")
         cells, _ = _header_cells(line)
+        check_header_cells(cells, name, index + 1)
         first_cells = first_cells if first_cells is not None else cells
         if _time_candidate(cells, column_map.get("time")) is not None:
             header_index = index
@@ -170,6 +186,7 @@ def read_streamline_report(path: str | Path, column_map: Mapping[str, str] | Non
         raise InputError(f"column {twice!r} appears twice; expected unique column names (use column_map for one)",
                          path=name, place=f"line {header_index + 1}")
     table, lines = _read_table(path, raw, name, all_lines, header_index, cells, delimiter)
+    table, lines = drop_cut_row(raw, table, lines, notes)
     if delimiter == " ":
         notes.append("space-aligned columns")
     else:
@@ -182,7 +199,7 @@ def read_streamline_report(path: str | Path, column_map: Mapping[str, str] | Non
             continue
         if column not in cells:
             raise InputError(f"column_map {role!r} names {column!r}, which is not a column; found "
-                             f"{', '.join(repr(c) for c in cells)}", path=name, place=f"line {header_index + 1}")
+                             f"{listed(cells)}", path=name, place=f"line {header_index + 1}")
         roles[role] = column
     roles.setdefault("time", _time_candidate(cells, None))
     taken = set(roles.values())
@@ -216,8 +233,8 @@ def read_streamline_report(path: str | Path, column_map: Mapping[str, str] | Non
             bad = present & ~parsed
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                raise InputError(f"{table[column].iloc[i]!r} is not a number; expected one (the column's other rows "
-                                 "are numbers)", path=name, place=_place(lines, i, column))
+                raise InputError(f"{shorten(table[column].iloc[i])} is not a number; expected one (the column's other "
+                                 "rows are numbers)", path=name, place=_place(lines, i, column))
             numeric[column] = (values, present)
         elif present.any():
             text_like.append(column)
@@ -243,7 +260,7 @@ def read_streamline_report(path: str | Path, column_map: Mapping[str, str] | Non
 
 
 def _not_understood(name: str, cells: list[str], what: str, line: int | None, all_lines: list[str]):
-    found = ", ".join(repr(c) for c in cells) or "nothing"
+    found = listed(cells) or "nothing"
     place = f"line {line}" if line else f"line {next((i + 1 for i, t in enumerate(all_lines) if t.strip()), 1)}"
     raise InputError(
         f"cannot understand this Streamline report ({what}); columns found: {found}; expected a time column "
@@ -268,7 +285,7 @@ def _read_table(path: Path, raw: bytes, name: str, all_lines: list[str], header_
     n = len(cells)
     pattern = r"\s{2,}|\t" if wide else r"\s+"
     parts = rows.str.strip().str.split(pattern, n=n - 1, expand=True, regex=True) if len(rows) else pd.DataFrame()
-    parts = parts.reindex(columns=range(n))
+    parts = parts.reindex(columns=range(n)).astype(object)  # columns the split did not reach hold text too
     if wide and len(rows):
         short = parts[n - 1].isna().to_numpy()
         if short.any():  # empty cells in the middle: cut the row at the header's column starts instead
@@ -305,7 +322,8 @@ def _events(table: pd.DataFrame, roles: dict[str, str], t_ns: np.ndarray, time_u
 
     channel = column("channel").str.extract(r"^(\d+)?\s*[:\-]?\s*(.*)$")
     channel_name = channel[1].where(channel[1].fillna("").ne(""), pd.NA)
-    tid = column("thread").str.extract(r"(\d+)\D*$")[0]
+    thread = column("thread")
+    tid = thread.where(thread.str.len() <= MAX_PARSED_CELL).str.extract(r"(\d+)\D*$")[0]
     annotations = pd.DataFrame({
         "t_start_ns": t_ns[has],
         "t_end_ns": (t_ns + duration)[has],

@@ -75,6 +75,12 @@ def read_tegrastats(path: str | Path, interval_ms: float | None = None, year: in
     signatures = np.full((len(tegra), position.max() + 1), -1, dtype="int64")
     signatures[row, position] = codes
     unique, inverse, counts = np.unique(signatures, axis=0, return_inverse=True, return_counts=True)
+    # A line naming a rail twice is two lines run together (a lost newline): never the expected signature.
+    named = [row[row >= 0] for row in unique]
+    counts = np.where([len(set(row.tolist())) == len(row) for row in named], counts, 0)
+    if counts.max() == 0:
+        raise InputError(f"every tegrastats line names a rail twice (lines run together?); expected lines like "
+                         f"{EXAMPLE}", path=name, place=f"line {tegra[0] + 1}")
     tied = np.flatnonzero(counts == counts.max())
     best = tied[np.argmax((unique[tied] >= 0).sum(axis=1))]
     rail_names = [str(names[c]) for c in unique[best] if c >= 0]

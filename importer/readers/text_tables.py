@@ -3,6 +3,7 @@ their hash, units in headers, exact decimal times, DuckDB's CSV reader with line
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import re
@@ -13,38 +14,102 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from importer import limits
 from importer.errors import InputError
+from importer.readers import archives
 
 TIME_UNIT_NS = {"s": 10**9, "sec": 10**9, "ms": 10**6, "us": 10**3, "µs": 10**3, "ns": 1}
 POWER_UNIT_MW = {"w": 1000.0, "mw": 1.0, "uw": 0.001, "µw": 0.001, "kw": 1e6}
 WHOLE_INPUT_RAILS = ("VDD_IN", "POM_5V_IN", "VIN_SYS_5V0")  # already the whole board's input: never add rails to them
+NO_PROGRESS_BAR = "SET enable_progress_bar = false"  # DuckDB would print one on stdout for a read over 2 s
 EPOCH_S = 1e9  # a time above this many seconds is taken as absolute (Unix epoch, after 2001-09-09)
-_UNIT_IN_BRACKETS = re.compile(r"^(?P<name>.*?)\s*[\[(]\s*(?P<unit>[^\])]*?)\s*[\])]\s*$")
 
 
 def read_raw(path: str | Path) -> tuple[Path, bytes, str]:
-    """The file's bytes and their sha256; a missing file or a folder is an InputError."""
+    """The file's bytes (decompressed for a .gz file, within the limits) and their sha256; a missing file, a
+    folder or a file over LAYERJOULE_MAX_LOG_BYTES is an InputError."""
     path = Path(path)
     if not path.is_file():
         raise InputError("no such file" if not path.exists() else "is a folder; expected a file", path=str(path))
-    raw = path.read_bytes()
+    most = limits.LOG_BYTES.get()
+    if path.suffix == ".gz":
+        parts, size = [], 0
+        for chunk in archives.gzip_chunks(path, str(path)):
+            size += len(chunk)
+            if size > most:
+                break
+            parts.append(chunk)
+        raw = b"".join(parts)
+    else:
+        size = path.stat().st_size
+        raw = path.read_bytes() if size <= most else b""
+    if size > most:
+        raise InputError(f"is over {most:,} bytes; expected a smaller log ({limits.LOG_BYTES.env} raises the limit)",
+                         path=str(path))
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or raw[:64].count(b"\x00") >= 16:
+        raise InputError("is UTF-16 or UTF-32 text; expected UTF-8 text (save the log as UTF-8)", path=str(path),
+                         place="line 1")
     return path, raw, hashlib.sha256(raw).hexdigest()
 
 
+def head_text(path: Path, size: int = 8192) -> str:
+    """The start of a text file (decompressed for .gz) for format detection; bad bytes replaced."""
+    if path.suffix == ".gz":
+        head = b""
+        for chunk in archives.gzip_chunks(path, str(path)):
+            head += chunk
+            if len(head) >= size:
+                break
+    else:
+        with open(path, "rb") as stream:
+            head = stream.read(size)
+    return head[:size].decode("utf-8", errors="replace")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines ended by \\n, \\r\\n or \\r only: str.splitlines() would also split at form feeds, \\x1c-\\x1e, NEL and
+    U+2028, which DuckDB and the line numbers of errors do not count."""
+    lines = re.split(r"\r\n|\n|\r", text)
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
 def split_unit(header: str) -> tuple[str, str | None]:
-    """'Time (ms)' -> ('Time', 'ms'); 'Power [mW]' -> ('Power', 'mW'); 'power' -> ('power', None)."""
-    match = _UNIT_IN_BRACKETS.match(header.strip())
-    if match and match["name"]:
-        return match["name"], match["unit"] or None
-    return header.strip(), None
+    """'Time (ms)' -> ('Time', 'ms'); 'Power [mW]' -> ('Power', 'mW'); 'power' -> ('power', None). The unit is
+    the text between the last opening bracket with no closing bracket after it and the closing bracket at the end
+    (found with rfind: a regular expression here backtracked quadratically on cells of many brackets)."""
+    text = header.strip()
+    if not text.endswith((")", "]")):
+        return text, None
+    body = text[:-1]
+    after_last_close = max(body.rfind(")"), body.rfind("]")) + 1
+    opens = [at for at in (body.find("(", after_last_close), body.find("[", after_last_close)) if at >= 0]
+    name = text[:min(opens)].rstrip() if opens else ""
+    if not name:
+        return text, None
+    return name, body[min(opens) + 1:].strip() or None
 
 
 def suffix_unit(name: str, units) -> tuple[str, str | None]:
-    """'t_ms' -> ('t', 'ms') when 'ms' is one of `units` (compared case-insensitively)."""
-    match = re.match(r"^(.+?)[_ ]([A-Za-zµ]+)$", name)
-    if match and match[2].lower() in {u.lower() for u in units}:
-        return match[1], match[2].lower()
+    """'t_ms' -> ('t', 'ms') when 'ms' is one of `units` (compared case-insensitively): the letters after the
+    last '_' or ' '."""
+    start = len(name)
+    while start > 0 and (name[start - 1].isascii() and name[start - 1].isalpha() or name[start - 1] == "µ"):
+        start -= 1
+    if 1 < start < len(name) and name[start - 1] in "_ " and name[start:].lower() in {u.lower() for u in units}:
+        return name[:start - 1], name[start:].lower()
     return name, None
+
+
+def listed(cells: list[str], most: int = 12) -> str:
+    """Column names for an error line: the first `most`, then how many more."""
+    shown = ", ".join(shorten(c, 40) for c in cells[:most])
+    return shown + (f" and {len(cells) - most} more" if len(cells) > most else "")
+
+
+def shorten(text: object, limit: int = 60) -> str:
+    """A value for an error line: its repr, cut to `limit` characters."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[:limit] + "..."
 
 
 def line_numbers(raw: bytes, first_line: int) -> np.ndarray:
@@ -97,15 +162,26 @@ def decimal_to_ns(values: pd.Series, unit_ns: int) -> tuple[np.ndarray, np.ndarr
     return ns, bad
 
 
+MAX_HEADER_CELL = 256  # characters of a column name: longer ones are no header (and would slow the matching down)
+
+
+def check_header_cells(cells: list[str], name: str, line: int) -> None:
+    long = next((c for c in cells if len(c) > MAX_HEADER_CELL), None)
+    if long is not None:
+        raise InputError(f"a header cell of {len(long):,} characters ({shorten(long, 40)}); expected column names "
+                         f"of at most {MAX_HEADER_CELL}", path=name, place=f"line {line}")
+
+
 def read_header(raw: bytes, name: str) -> tuple[int, list[str], str]:
     """The first line that is neither blank nor a '#' comment: (its 1-based number, its cells, the delimiter)."""
     try:
         text = raw[: 1 << 16].decode("utf-8")
     except UnicodeDecodeError as error:
         if error.start < (1 << 16) - 4:
-            raise InputError("expected UTF-8 text", path=name, place="line 1") from None
+            line = raw.count(b"\n", 0, error.start) + 1
+            raise InputError("expected UTF-8 text", path=name, place=f"line {line}") from None
         text = raw[: error.start].decode("utf-8")
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         stripped = line.strip().lstrip("\ufeff")
         if not stripped or stripped.startswith("#"):
             continue
@@ -113,31 +189,38 @@ def read_header(raw: bytes, name: str) -> tuple[int, list[str], str]:
         delimiter = max(counts, key=counts.get)
         if counts[delimiter] == 0:
             delimiter = ","
-        cells = next(csv.reader([stripped], delimiter=delimiter))
-        return number, [c.strip() for c in cells], delimiter
+        cells = [c.strip() for c in next(csv.reader([stripped], delimiter=delimiter))]
+        check_header_cells(cells, name, number)
+        return number, cells, delimiter
     raise InputError("holds no header line; expected a CSV header naming a time column and power columns",
                      path=name, place="line 1")
 
 
 def duckdb_table(path: Path, name: str, header_line: int, delimiter: str, types: dict[str, str]) -> pd.DataFrame:
     """Read a CSV after `header_line` with DuckDB and the given column types (every column of the header)."""
+    # DuckDB gets plain positional names (a header cell may be empty, or hold quotes or NUL bytes); the frame gets
+    # the header's own names back.
+    plain = {f"column{i}": kind for i, kind in enumerate(types.values())}
     try:
         with duckdb.connect() as con:
-            return con.execute(
+            con.execute(NO_PROGRESS_BAR)
+            frame = con.execute(
                 "SELECT * FROM read_csv(?, header = true, auto_detect = false, strict_mode = true, "
                 "delim = ?, quote = '\"', skip = ?, columns = ?)",
-                [str(path), delimiter, header_line - 1, types],
+                [str(path), delimiter, header_line - 1, plain],
             ).df()
+        frame.columns = list(types)
+        return frame
     except duckdb.Error as error:
         text = str(error)
         line = re.search(r"on Line: (\d+)", text)
-        column = re.search(r'converting column "([^"]*)"', text)
+        column = re.search(r'converting column "column(\d+)"', text)
         found = re.search(r"Could not convert string \"([^\"]*)\" to '(\w+)'", text)
         columns = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
         place = f"line {line.group(1)}" if line else None
         if found and column:
             wanted = {"DOUBLE": "a number", "BIGINT": "an integer"}.get(found.group(2), found.group(2).lower())
-            message = f"column {column.group(1)!r} is {found.group(1)!r}; expected {wanted}"
+            message = f"column {list(types)[int(column.group(1))]!r} is {shorten(found.group(1))}; expected {wanted}"
         elif columns:
             cells = "1 cell" if columns.group(2) == "1" else f"{columns.group(2)} cells"
             message = (f"{cells}; expected {columns.group(1)} like the header "
@@ -147,6 +230,16 @@ def duckdb_table(path: Path, name: str, header_line: int, delimiter: str, types:
         else:
             message = text.splitlines()[0]
         raise InputError(message, path=name, place=place) from None
+
+
+def drop_cut_row(raw: bytes, table: pd.DataFrame, places: np.ndarray | None, notes: list[str]):
+    """A file whose last line has no newline was cut (a logger killed mid-write): that row may hold a number cut
+    short, so it is dropped, with a note. Returns (table, places)."""
+    last = raw[max(raw.rfind(b"\n"), raw.rfind(b"\r")) + 1:]
+    if not last.strip() or not len(table):
+        return table, places
+    notes.append("the last line ends without a newline (the file was cut?): skipped")
+    return table.iloc[:-1], (places[:-1] if places is not None else None)
 
 
 def row_places(raw: bytes, header_line: int, rows: int) -> np.ndarray | None:
@@ -174,7 +267,7 @@ def times_from_text(values: pd.Series, unit: str | None, name: str, places, colu
         bad = stamps.isna().to_numpy()
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise InputError(f"time is {text.iloc[i]!r}; expected a number or an ISO 8601 date-time", path=name,
+            raise InputError(f"time is {shorten(text.iloc[i])}; expected a number or an ISO 8601 date-time", path=name,
                              place=place_of(places, i, column))
         if not text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True).all():
             notes.append(f"{column}: date-times without a UTC offset were taken as UTC")
@@ -191,7 +284,8 @@ def times_from_text(values: pd.Series, unit: str | None, name: str, places, colu
     ns, bad = decimal_to_ns(text, TIME_UNIT_NS[unit])
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"time is {text.iloc[i]!r}; expected a number", path=name, place=place_of(places, i, column))
+        raise InputError(f"time is {shorten(text.iloc[i])}; expected a number", path=name,
+                         place=place_of(places, i, column))
     base = "utc" if len(ns) and np.abs(ns).max() > EPOCH_S * 1e9 else "relative"
     return ns, base
 
