@@ -4,6 +4,8 @@ serves every example)."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from importer.errors import InputError
 from importer.ingest import _write_run, prepare_run
 
 STORE = Path(tempfile.mkdtemp(prefix="layerjoule-fuzz-")) / "store.duckdb"
+atexit.register(shutil.rmtree, STORE.parent, ignore_errors=True)
 
 
 def check_one_line(error: InputError, path: Path | str) -> None:
