@@ -563,6 +563,7 @@ def _open_team(store: TeamStore, read_only: bool) -> duckdb.DuckDBPyConnection:
             raise _team_error(store, error) from None
     con = _team_instance.cursor()
     con.execute(f"USE {name}")
+    con.execute("SET enable_progress_bar = false")  # as for a file: never on stdout, into `--json` output
     return con
 
 
