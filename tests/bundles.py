@@ -89,3 +89,16 @@ def write_bundle(folder: Path, manifest_data: dict | None = None, events: list[s
     for name, data in (extra or {}).items():
         (folder / name).write_bytes(data)
     return folder
+
+
+def lenet_caffemodel() -> bytes:
+    """A caffemodel with LeNet's blob shapes (sample_traces/models/legacy_v1_lenet.prototxt), values left empty."""
+    from importer.model import caffe_pb2
+
+    model = caffe_pb2.NetParameter()
+    for name, shapes in {"conv1": [[20, 1, 5, 5], [20]], "conv2": [[50, 20, 5, 5], [50]],
+                         "ip1": [[500, 800], [500]], "ip2": [[10, 500], [10]]}.items():
+        layer = model.layer.add(name=name)
+        for shape in shapes:
+            layer.blobs.add().shape.dim.extend(shape)
+    return model.SerializeToString()

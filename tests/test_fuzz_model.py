@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from importer.errors import InputError
-from importer.model import caffe_pb2
 from importer.model.cost import analyze, cost_frame, run_layer_costs
 from importer.model.net import parse_prototxt, read_caffemodel_shapes, read_prototxt
+
+import bundles
 
 MODELS = Path(__file__).resolve().parent.parent / "sample_traces" / "models"
 FUZZ = settings(max_examples=int(os.environ.get("LAYERJOULE_FUZZ_EXAMPLES", 60)), deadline=5000,
@@ -72,18 +73,8 @@ def test_fuzz_prototxt_file_bytes(data):
             check_one_line(error, path)
 
 
-def lenet_caffemodel() -> bytes:
-    model = caffe_pb2.NetParameter()
-    for name, shapes in {"conv1": [[20, 1, 5, 5], [20]], "conv2": [[50, 20, 5, 5], [50]],
-                         "ip1": [[500, 800], [500]], "ip2": [[10, 500], [10]]}.items():
-        layer = model.layer.add(name=name)
-        for shape in shapes:
-            layer.blobs.add().shape.dim.extend(shape)
-    return model.SerializeToString()
-
-
 @FUZZ
-@given(data=mutated([lenet_caffemodel()]) | st.binary(max_size=200))
+@given(data=mutated([bundles.lenet_caffemodel()]) | st.binary(max_size=200))
 def test_fuzz_caffemodel(data):
     network = read_prototxt(MODELS / "legacy_v1_lenet.prototxt")
     with tempfile.TemporaryDirectory() as scratch:

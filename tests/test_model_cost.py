@@ -246,15 +246,10 @@ def test_unknown_fields_skipped_outside_cost_but_refused_inside():
 
 def test_caffemodel_blob_shapes_are_checked(tmp_path):
     prototxt = MODELS / "legacy_v1_lenet.prototxt"
-    model = caffe_pb2.NetParameter()
-    for name, shapes in {"conv1": [[20, 1, 5, 5], [20]], "conv2": [[50, 20, 5, 5], [50]],
-                         "ip1": [[500, 800], [500]], "ip2": [[10, 500], [10]]}.items():
-        layer = model.layer.add(name=name)
-        for shape in shapes:
-            layer.blobs.add().shape.dim.extend(shape)
     good = tmp_path / "good.caffemodel"
-    good.write_bytes(model.SerializeToString())
+    good.write_bytes(bundles.lenet_caffemodel())
     assert main(["analyze", str(prototxt), "--weights", str(good), "--format", "json"]) == 0
+    model = caffe_pb2.NetParameter.FromString(bundles.lenet_caffemodel())
     model.layer[2].blobs[0].shape.dim[1] = 801
     bad = tmp_path / "bad.caffemodel"
     bad.write_bytes(model.SerializeToString())

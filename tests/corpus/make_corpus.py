@@ -193,18 +193,6 @@ def capture_members(scratch: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
-def caffemodel() -> bytes:
-    from importer.model import caffe_pb2
-
-    model = caffe_pb2.NetParameter()
-    for name, shapes in {"conv1": [[20, 1, 5, 5], [20]], "conv2": [[50, 20, 5, 5], [50]],
-                         "ip1": [[500, 800], [500]], "ip2": [[10, 500], [10]]}.items():
-        layer = model.layer.add(name=name)
-        for shape in shapes:
-            layer.blobs.add().shape.dim.extend(shape)
-    return model.SerializeToString()
-
-
 def variants(scratch: Path) -> dict[str, dict[str, bytes]]:
     tegra = (LOGS / "tegrastats_tx2.log").read_bytes()
     power = (LOGS / "power_generic.csv").read_bytes()
@@ -245,7 +233,7 @@ def variants(scratch: Path) -> dict[str, dict[str, bytes]]:
     net = (ROOT / "sample_traces" / "models" / "alexnet.prototxt").read_bytes()
     layers = net.split(b"\nlayer {")
     out["prototxt"] = {**text_variants(net, power), "reordered": b"\nlayer {".join([layers[0], *layers[1:][::-1]])}
-    model = caffemodel()
+    model = bundles.lenet_caffemodel()
     out["caffemodel"] = {"truncated": cut(model), "utf16": utf16(net[:200]), "latin1": latin1(net[:200]),
                          "nul": nul(model), "reordered": _reversed_layers(model), "mislabelled": net[:300],
                          "empty": b"", "bom": codecs.BOM_UTF8 + model, "crlf": model.replace(b"\n", b"\r\n")}
