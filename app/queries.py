@@ -154,17 +154,6 @@ def _plain(value: Any) -> Any:
 
 # --- run page ---
 
-@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
-def _may_delete(db_path: str, run_id: str, user: str) -> bool:
-    with connect(db_path, read_only=True) as con:
-        return store.can_delete(con, run_id, user)
-
-
-def may_delete(run_id: str, user: str, db: str | os.PathLike | None = None) -> bool:
-    """Whether `user` may delete the run (their own, or any as an admin): the store's rule, asked in advance."""
-    return _may_delete(_db_key(db), run_id, user)
-
-
 def delete_run(run_id: str, user: str, db: str | os.PathLike | None = None) -> None:
     """Delete a run as `user`: the one write the dashboard makes besides uploads. The store enforces who may
     (importer.store.delete_runs raises InputError otherwise); the caches are cleared so every page forgets it."""
@@ -311,6 +300,7 @@ def _run_details(db_path: str, run_id: str) -> dict[str, Any]:
     with connect(db_path, read_only=True) as con:
         details = {name: con.execute(sql, [run_id]).df() for name, sql in RUN_DETAILS_SQL.items()}
         details["span"] = next(filter(None, (_span(con, sql, [run_id]) for sql in SPAN_SQL)), None)
+        details["admins"] = store.admins(con)  # who may delete any run (importer.store.may_delete)
     details["run"] = _run_row(details["run"])
     return details
 
@@ -318,9 +308,9 @@ def _run_details(db_path: str, run_id: str) -> dict[str, Any]:
 def run_details(run_id: str, db: str | os.PathLike | None = None) -> dict[str, Any]:
     """What the run page shows of one run, read over one connection: run (as get_run(): None if there is no
     such run), rails (as rails()), layer_stats (as layer_stats()), phase_stats (as phase_stats()), sources (the
-    files it was imported from), alignments (how each extra source's clock was aligned: docs/alignment.md) and
-    span: (first, last) time stamp in ns on the run's clock, from its phases, else its layer intervals, else its
-    power samples (None if it has none)."""
+    files it was imported from), alignments (how each extra source's clock was aligned: docs/alignment.md),
+    admins (the store's admin names) and span: (first, last) time stamp in ns on the run's clock, from its
+    phases, else its layer intervals, else its power samples (None if it has none)."""
     return _run_details(_db_key(db), run_id)
 
 

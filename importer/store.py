@@ -757,15 +757,16 @@ def admins(con: duckdb.DuckDBPyConnection) -> list[str]:
         "SELECT DISTINCT user_name FROM roles WHERE role = ? ORDER BY user_name", [ADMIN]).fetchall()]
 
 
-def is_admin(con: duckdb.DuckDBPyConnection, user: str) -> bool:
-    return user in admins(con)
+def may_delete(owner: str | None, user: str, admin_names: list[str]) -> bool:
+    """The deletion rule: a run's owner may delete it, an admin any run."""
+    return owner == user or user in admin_names
 
 
 def can_delete(con: duckdb.DuckDBPyConnection, run_id: str, user: str | None = None) -> bool:
     """Whether `user` (default: current_user()) may delete the run: their own (runs.owner), or any as an admin."""
     user = user or current_user()
     row = con.execute("SELECT owner FROM runs WHERE run_id = ?", [run_id]).fetchone()
-    return row is not None and (row[0] == user or is_admin(con, user))
+    return row is not None and may_delete(row[0], user, admins(con))
 
 
 def delete_runs(con: duckdb.DuckDBPyConnection, run_ids: list[str], user: str | None = None) -> list[str]:
@@ -776,11 +777,11 @@ def delete_runs(con: duckdb.DuckDBPyConnection, run_ids: list[str], user: str | 
     with transaction(con):
         owners = dict(con.execute("SELECT run_id, owner FROM runs WHERE run_id IN (SELECT unnest(?))",
                                   [run_ids]).fetchall())
-        admin = is_admin(con, user)
+        admin_names = admins(con)
         for run_id in run_ids:
             if run_id not in owners:
                 raise InputError(f"no run {run_id!r} in the store; `layerjoule runs` lists them")
-            if owners[run_id] != user and not admin:
+            if not may_delete(owners[run_id], user, admin_names):
                 raise InputError(f"run {run_id!r} belongs to {owners[run_id]!r}, not to {user!r}; expected the "
                                  "user's own runs (an admin may delete any: `layerjoule db admin list`)")
         names = [row[0] for row in con.execute(

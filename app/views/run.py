@@ -14,6 +14,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from app import charts, export, queries, state, tables
+from importer import store
 from importer.errors import InputError
 
 RUN_KEY = "run_select"
@@ -339,7 +340,7 @@ with st.expander("Manifest, sources, alignments and rails"):
 # Deleting: only the owner or an admin (importer.store enforces it; the page only says so in advance).
 user = st.session_state.get("dashboard_user") or ""
 with st.expander("Delete this run"):
-    if not queries.may_delete(run_id, user):
+    if not store.may_delete(run["owner"], user, details["admins"]):
         st.caption(f"Only its owner ({run['owner'] or 'nobody'}) or an admin may delete this run; you are "
                    f"{user or 'nobody'} ('You are' in the sidebar).")
     else:
