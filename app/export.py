@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 
 import altair as alt
 import pandas as pd
@@ -52,32 +53,29 @@ def _vl_version(chart: alt.TopLevelMixin) -> str:
     return supported[-1]
 
 
-def table_downloads(frame: pd.DataFrame, stem: str, key: str) -> None:
-    """CSV and Parquet buttons for a table (the frame as shown, unresolved energy cells empty as on screen)."""
+def _buttons(stem: str, key: str, icon: str, formats: list[tuple[str, str, str, Callable[[], bytes | str]]]) -> None:
+    """One row of download buttons, one per (label, extension, MIME type, maker); each file is made when pressed."""
     stem = file_stem(stem)
     row = st.container(horizontal=True)
-    row.download_button(
-        "CSV", lambda: csv_bytes(frame), file_name=f"{stem}.csv", mime="text/csv",
-        key=f"{key}:csv", icon=":material/download:", on_click="ignore",
-    )
-    row.download_button(
-        "Parquet", lambda: parquet_bytes(frame), file_name=f"{stem}.parquet",
-        mime="application/vnd.apache.parquet", key=f"{key}:parquet", icon=":material/download:", on_click="ignore",
-    )
+    for label, extension, mime, make in formats:
+        row.download_button(label, make, file_name=f"{stem}.{extension}", mime=mime, key=f"{key}:{extension}",
+                            icon=icon, on_click="ignore")
+
+
+def table_downloads(frame: pd.DataFrame, stem: str, key: str) -> None:
+    """CSV and Parquet buttons for a table (the frame as shown, unresolved energy cells empty as on screen)."""
+    _buttons(stem, key, ":material/download:", [
+        ("CSV", "csv", "text/csv", lambda: csv_bytes(frame)),
+        ("Parquet", "parquet", "application/vnd.apache.parquet", lambda: parquet_bytes(frame)),
+    ])
 
 
 def chart_downloads(chart: alt.TopLevelMixin, stem: str, key: str) -> None:
     """SVG and PNG buttons for a chart, rendered from the same spec when pressed."""
-    stem = file_stem(stem)
-    row = st.container(horizontal=True)
-    row.download_button(
-        "SVG", lambda: chart_svg(chart), file_name=f"{stem}.svg", mime="image/svg+xml",
-        key=f"{key}:svg", icon=":material/image:", on_click="ignore",
-    )
-    row.download_button(
-        "PNG", lambda: chart_png(chart), file_name=f"{stem}.png", mime="image/png",
-        key=f"{key}:png", icon=":material/image:", on_click="ignore",
-    )
+    _buttons(stem, key, ":material/image:", [
+        ("SVG", "svg", "image/svg+xml", lambda: chart_svg(chart)),
+        ("PNG", "png", "image/png", lambda: chart_png(chart)),
+    ])
 
 
 def show_chart(chart: alt.TopLevelMixin, stem: str, key: str, **kwargs) -> None:
