@@ -51,9 +51,9 @@ def app_test() -> AppTest:
     return AppTest.from_file(APP_MAIN, default_timeout=TIMEOUT_S)
 
 
-def open_page(view: str, params: dict[str, str | list[str]] | None = None) -> AppTest:
+def open_page(view: str, params: dict[str, str | list[str]] | None = None, timeout_s: float = TIMEOUT_S) -> AppTest:
     """Run the app on a page (e.g. "views/run.py") with the query parameters a shared link would carry."""
-    at = app_test()
+    at = AppTest.from_file(APP_MAIN, default_timeout=timeout_s)
     at.switch_page(view)
     for key, value in (params or {}).items():
         at.query_params[key] = value

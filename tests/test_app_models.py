@@ -18,8 +18,9 @@ from importer.model.cost import analyze, cost_frame
 from importer.model.net import parse_prototxt, read_prototxt
 from importer.store import ENV_DB
 
+import apptest
+
 ROOT = Path(__file__).resolve().parent.parent
-APP_MAIN = ROOT / "app" / "main.py"
 MODELS = ROOT / "sample_traces" / "models"
 TIMEOUT_S = 60
 
@@ -49,11 +50,7 @@ def _empty_store(tmp_path, monkeypatch):
 
 
 def _app(**params) -> AppTest:
-    at = AppTest.from_file(str(APP_MAIN), default_timeout=TIMEOUT_S)
-    at.switch_page("views/models.py")
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
+    return apptest.open_page("views/models.py", params, timeout_s=TIMEOUT_S)
 
 
 def _ok(at: AppTest) -> AppTest:

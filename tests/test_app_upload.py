@@ -19,8 +19,9 @@ from app import tables
 from importer import limits
 from importer.errors import InputError
 
+import apptest
+
 ROOT = Path(__file__).resolve().parent.parent
-APP_MAIN = ROOT / "app" / "main.py"
 SAMPLES = ROOT / "sample_traces"
 EXTRAS = SAMPLES / "extras"
 TIMEOUT_S = 120
@@ -54,11 +55,7 @@ def _text(value: str) -> str:
 
 
 def _page(**params) -> AppTest:
-    at = AppTest.from_file(str(APP_MAIN), default_timeout=TIMEOUT_S)
-    at.switch_page("views/upload.py")
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
+    return apptest.open_page("views/upload.py", params, timeout_s=TIMEOUT_S)
 
 
 def _upload(at: AppTest, files: list[tuple[str, bytes]]) -> AppTest:
